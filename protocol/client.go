@@ -72,6 +72,9 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 	if err := json.Unmarshal(data, &keys); err != nil {
 		return ClientFrame{}, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: %s.", jsonProblem(err))
 	}
+	if keys == nil { // null unmarshals into a nil map without error
+		return ClientFrame{}, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: it is JSON null.")
+	}
 	var w wireClientFrame
 	if err := json.Unmarshal(data, &w); err != nil {
 		return ClientFrame{ID: salvageID(keys)}, parley.Errorf(parley.EBADREQUEST, "The frame is not valid parley.v1: %s.", jsonProblem(err))

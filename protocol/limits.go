@@ -12,16 +12,17 @@ const (
 
 // Close codes the server sends, beyond RFC 6455's.
 const (
-	CloseNormal        = 1000
-	CloseGoingAway     = 1001 // the server is shutting down
-	CloseProtocolError = 1002 // malformed WebSocket framing
-	CloseInvalidUTF8   = 1007 // a text frame that is not UTF-8
-	CloseTooBig        = 1009 // a message over Limits.MaxFrame bytes
-	CloseInternal      = 1011
-	CloseHeartbeat     = 4000 // nothing received for two heartbeat intervals
-	CloseTokenExpired  = 4001 // the credential's lifetime ended
-	CloseSlowConsumer  = 4008 // the outgoing queue overflowed
-	CloseRateLimited   = 4029 // sustained sends over the rate limit
+	CloseNormal          = 1000
+	CloseGoingAway       = 1001 // the server is shutting down
+	CloseProtocolError   = 1002 // malformed WebSocket framing
+	CloseInvalidUTF8     = 1007 // a text frame that is not UTF-8
+	CloseUnsupportedData = 1003 // a binary message
+	CloseTooBig          = 1009 // a message over Limits.MaxFrame bytes
+	CloseInternal        = 1011
+	CloseHeartbeat       = 4000 // nothing received for two heartbeat intervals
+	CloseTokenExpired    = 4001 // the credential's lifetime ended
+	CloseSlowConsumer    = 4008 // the outgoing queue overflowed
+	CloseRateLimited     = 4029 // sustained sends over the rate limit
 )
 
 // Limits are what the server enforces on a connection; the welcome frame
@@ -34,8 +35,9 @@ type Limits struct {
 }
 
 // MaxFrameFor returns the frame size that fits a send of maxText characters
-// of any script (4 bytes each in UTF-8, up to 6 escaped in JSON) plus the
-// frame's other fields.
+// of any script (4 bytes each in UTF-8, up to 12 escaped in JSON: encoders
+// such as Python's json.dumps write a character beyond the BMP as a
+// surrogate pair, \ud83d\ude00) plus the frame's other fields.
 func MaxFrameFor(maxText int) int {
-	return 6*maxText + 1024
+	return 12*maxText + 1024
 }

@@ -186,6 +186,10 @@ func appendString(buf []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				buf = append(buf, '\\', c)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
 			case '\n':
 				buf = append(buf, '\\', 'n')
 			case '\r':

@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+
+	"github.com/parleychat/parley"
+)
+
+// nameAttempts bounds the search for a free name.
+const nameAttempts = 20
+
+// Guests signs in guests: anyone may pick a name, and gets a token that
+// brings the same user back later.
+type Guests struct {
+	Users parley.UserStore
+	// Enabled lets guests in; when false every request is refused, since
+	// guests are the only identity there is so far.
+	Enabled bool
+}
+
+// Resolve returns the user for token when it is given, else a new guest
+// with name or, when that is empty or taken, a free name near it. The
+// returned token is set only for a new guest. Returns EUNAUTHORIZED for an
+// unknown token and EBADREQUEST for a name that is not valid.
+func (g Guests) Resolve(ctx context.Context, name, token string) (parley.User, string, error) {
+	if token != "" {
+		u, err := g.Users.UserByTokenHash(ctx, HashToken(token))
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			return parley.User{}, "", parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid; connect without it to get a new guest identity.")
+		}
+		if err != nil {
+			return parley.User{}, "", fmt.Errorf("auth: finding a user by token: %w", err)
+		}
+		return u, "", nil
+	}
+	if name != "" {
+		if err := parley.ValidateUserName(name); err != nil {
+			return parley.User{}, "", err
+		}
+	}
+	token = NewToken()
+	hash := HashToken(token)
+	for i := range nameAttempts {
+		candidate := candidateName(name, i)
+		u, err := g.Users.CreateGuest(ctx, candidate, hash)
+		if parley.ErrorCode(err) == parley.ECONFLICT {
+			continue
+		}
+		if err != nil {
+			return parley.User{}, "", fmt.Errorf("auth: creating guest %q: %w", candidate, err)
+		}
+		return u, token, nil
+	}
+	return parley.User{}, "", parley.Errorf(parley.ECONFLICT, "No free name near %q was found; pick another name.", name)
+}
+
+// candidateName is the i-th name to try: the requested one, then name-2 to
+// name-5, then name-NNNN with random digits; without a request,
+// guest-NNNN.
+func candidateName(name string, i int) string {
+	switch {
+	case name == "":
+		return fmt.Sprintf("guest-%04d", rand.IntN(10000))
+	case i == 0:
+		return name
+	case i < 5:
+		return parley.AlternativeName(name, i+1)
+	default:
+		return parley.AlternativeName(name, 1000+rand.IntN(9000))
+	}
+}
+
+// Identity is who a request speaks for.
+type Identity struct {
+	User parley.User
+	// Token is set for a guest created by this request; the client keeps it
+	// to come back as the same user.
+	Token string
+}
+
+// Authenticate reads ?token= or ?name= from the request.
+func (g Guests) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
+	if !g.Enabled {
+		return Identity{}, parley.Errorf(parley.EUNAUTHORIZED, "Guests are not allowed on this server.")
+	}
+	q := r.URL.Query()
+	u, token, err := g.Resolve(ctx, q.Get("name"), q.Get("token"))
+	return Identity{User: u, Token: token}, err
+}

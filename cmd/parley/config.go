@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// serveConfig is everything "parley serve" is told.
+type serveConfig struct {
+	Addr           string
+	Data           string
+	Guests         bool
+	AllowedOrigins string
+	MaxText        int
+	Heartbeat      time.Duration
+	Rate           float64
+	Burst          int
+	QueueBytes     int
+	MaxReplay      int
+	LogFormat      string
+	LogLevel       string
+	ShutdownGrace  time.Duration
+}
+
+func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", ":9502", "`address` to listen on (host:port)")
+	fs.StringVar(&c.Data, "data", "./parley-data", "`directory` for Parley's state (the SQLite database)")
+	fs.BoolVar(&c.Guests, "guests", true, "let anyone connect as a guest with a chosen name")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` allowed to open /ws besides the server's own; * allows any")
+	fs.IntVar(&c.MaxText, "max-text", 1024, "longest message, in `characters` (Unicode code points)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 25*time.Second, "`interval` of server pings; a peer silent for two intervals is closed")
+	fs.Float64Var(&c.Rate, "rate", 10, "messages per `second` per connection, sustained")
+	fs.IntVar(&c.Burst, "burst", 20, "messages a connection may send at once before --rate applies")
+	fs.IntVar(&c.QueueBytes, "queue-bytes", 1<<20, "outgoing queue cap per connection in `bytes`; a client that overflows it is closed with 4008")
+	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a stop may take before connections are dropped")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: parley serve [flags]\n\nRuns the Parley chat server: the chat page at /, WebSocket at /ws,\n/healthz and /metrics. Every flag can also be set with an environment\nvariable PARLEY_<FLAG>, e.g. PARLEY_ADDR=:8080 or PARLEY_ALLOWED_ORIGINS=...;\na flag on the command line wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its PARLEY_<NAME> environment variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envName(f.Name)
+		if v := getenv(env); v != "" && !given[f.Name] && err == nil {
+			if setErr := fs.Set(f.Name, v); setErr != nil {
+				err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, setErr)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// validate names the first setting that can't work.
+func (c *serveConfig) validate() error {
+	switch {
+	case c.MaxText < 1:
+		return fmt.Errorf("%w: --max-text must be at least 1, not %d", errUsage, c.MaxText)
+	case c.Heartbeat < 100*time.Millisecond:
+		return fmt.Errorf("%w: --heartbeat must be at least 100ms, not %s", errUsage, c.Heartbeat)
+	case c.Rate <= 0:
+		return fmt.Errorf("%w: --rate must be above 0, not %g", errUsage, c.Rate)
+	case c.Burst < 1:
+		return fmt.Errorf("%w: --burst must be at least 1, not %d", errUsage, c.Burst)
+	case c.QueueBytes < 64<<10:
+		return fmt.Errorf("%w: --queue-bytes must be at least 65536, not %d", errUsage, c.QueueBytes)
+	case c.MaxReplay < 1:
+		return fmt.Errorf("%w: --max-replay must be at least 1, not %d", errUsage, c.MaxReplay)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, c.LogFormat)
+	case c.Data == "":
+		return fmt.Errorf("%w: --data must name a directory", errUsage)
+	}
+	return nil
+}
+
+func (c *serveConfig) allowedOrigins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

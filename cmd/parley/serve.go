@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/auth"
+	"github.com/parleychat/parley/httpapi"
+	"github.com/parleychat/parley/hub"
+	"github.com/parleychat/parley/metrics"
+	"github.com/parleychat/parley/protocol"
+	"github.com/parleychat/parley/sqlite"
+	"github.com/parleychat/parley/web"
+	"github.com/parleychat/parley/ws"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c serveConfig
+	fs := newServeFlags(&c, stderr)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(c, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.Addr, err)
+	}
+	log.Info("parley is serving", "version", buildVersion(), "addr", ln.Addr().String(), "data", c.Data,
+		"url", "http://"+displayAddr(ln.Addr()))
+	return a.run(ctx, ln)
+}
+
+// app is one wired Parley server.
+type app struct {
+	cfg  serveConfig
+	log  *slog.Logger
+	db   *sqlite.Store
+	hub  *hub.Hub
+	http *http.Server
+}
+
+func newApp(c serveConfig, log *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	dbPath := filepath.Join(c.Data, "parley.db")
+	db, err := sqlite.Open(dbPath, sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the database %s: %w", dbPath, err)
+	}
+
+	reg := metrics.New()
+	store := reg.InstrumentStore(db)
+	h := hub.New(store, hub.Options{
+		Limits:     protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
+		Heartbeat:  c.Heartbeat,
+		QueueBytes: c.QueueBytes,
+		MaxReplay:  c.MaxReplay,
+		Framer:     ws.Framer{},
+		Logger:     log,
+	})
+	reg.WatchHub(h)
+
+	router := httpapi.NewRouter(httpapi.Config{
+		WS: ws.NewHandler(h, auth.Guests{Users: store, Enabled: c.Guests}, ws.Options{
+			AllowedOrigins: c.allowedOrigins(),
+			Logger:         log,
+		}),
+		Web:     web.Handler(),
+		Metrics: reg.Handler(),
+		Health: func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return parley.Errorf(parley.EUNAVAILABLE, "The store does not answer: %v.", err)
+			}
+			return nil
+		},
+		Logger: log,
+	})
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return &app{cfg: c, log: log, db: db, hub: h, http: srv}, nil
+}
+
+// run serves on ln until ctx ends, then stops within the shutdown grace:
+// stop accepting, close every WebSocket with 1001 after its queued frames,
+// stop the heartbeat.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- a.hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- a.http.Serve(ln) }()
+
+	select {
+	case err := <-serveDone:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("stopping: closing connections", "grace", a.cfg.ShutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
+	defer cancel()
+	// WebSockets are hijacked, so the HTTP server's Shutdown doesn't wait
+	// for them; the hub closes them.
+	httpErr := a.http.Shutdown(shutdownCtx)
+	hubErr := a.hub.Shutdown(shutdownCtx)
+	if err := errors.Join(httpErr, hubErr); err != nil {
+		a.log.Warn("stopped with connections dropped", "err", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// close releases the store; call it after run returns.
+func (a *app) close() {
+	if err := a.db.Close(); err != nil {
+		a.log.Error("closing the database", "err", err)
+	}
+}
+
+// displayAddr turns a listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return tcp.String()
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level must be debug, info, warn or error, not %q", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,260 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/protocol"
+)
+
+// Options configure a Hub. The zero value of each field means its default.
+type Options struct {
+	Limits protocol.Limits // MaxText 1024, MaxFrame from MaxText, Rate 10, Burst 20
+	// Heartbeat is how often the hub pings every connection (25s).
+	Heartbeat time.Duration
+	// QueueBytes caps each connection's outgoing queue (1 MiB).
+	QueueBytes int
+	// MaxReplay caps how many missed messages a join replays (1000).
+	MaxReplay int
+	// ReplayTail is how many recent messages a join without since replays (50).
+	ReplayTail int
+	// StoreTimeout bounds each store call made for a client (5s).
+	StoreTimeout time.Duration
+	Framer       Framer       // nil: payloads unframed (tests)
+	Logger       *slog.Logger // nil: discard
+	Now          func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Limits.MaxText <= 0 {
+		o.Limits.MaxText = 1024
+	}
+	if o.Limits.MaxFrame <= 0 {
+		o.Limits.MaxFrame = protocol.MaxFrameFor(o.Limits.MaxText)
+	}
+	if o.Limits.Rate == 0 {
+		o.Limits.Rate = 10
+	}
+	if o.Limits.Burst <= 0 {
+		o.Limits.Burst = 20
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 25 * time.Second
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 1 << 20
+	}
+	if o.MaxReplay <= 0 {
+		o.MaxReplay = 1000
+	}
+	if o.ReplayTail <= 0 {
+		o.ReplayTail = 50
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 5 * time.Second
+	}
+	if o.Framer == nil {
+		o.Framer = rawFramer{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Hub owns the rooms and sessions of this node.
+type Hub struct {
+	opts   Options
+	limits protocol.Limits
+	store  parley.MessageStore
+	log    *slog.Logger
+	now    func() time.Time
+	stats  stats
+
+	mu       sync.Mutex
+	rooms    map[string]*room
+	sessions map[*Session]struct{}
+	stopping bool
+}
+
+// New returns a hub that keeps messages in store.
+func New(store parley.MessageStore, opts Options) *Hub {
+	opts = opts.withDefaults()
+	return &Hub{
+		opts:     opts,
+		limits:   opts.Limits,
+		store:    store,
+		log:      opts.Logger,
+		now:      opts.Now,
+		rooms:    make(map[string]*room),
+		sessions: make(map[*Session]struct{}),
+	}
+}
+
+// Limits returns the limits the hub enforces.
+func (h *Hub) Limits() protocol.Limits { return h.limits }
+
+// Heartbeat returns the ping interval.
+func (h *Hub) Heartbeat() time.Duration { return h.opts.Heartbeat }
+
+// ErrStopping is returned by Connect once Shutdown has begun.
+var ErrStopping = parley.Errorf(parley.EUNAVAILABLE, "The server is shutting down; reconnect in a moment.")
+
+// Connect registers a new connection and sends its welcome. In text mode it
+// also joins the lobby. The caller runs the connection's read loop, passing
+// each message to Session.Handle, and calls Abort or Close when it ends.
+func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session, error) {
+	s := &Session{
+		hub:     h,
+		user:    info.User,
+		mode:    info.Mode,
+		remote:  info.Remote,
+		opened:  h.now(),
+		limiter: newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
+		rooms:   make(map[string]*room),
+	}
+	s.queue = newSendQueue(t, h.opts.Framer, h.opts.QueueBytes, s.cleanup)
+	s.Touch()
+	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		return nil, ErrStopping
+	}
+	h.sessions[s] = struct{}{}
+	h.mu.Unlock()
+	h.stats.connections.Add(1)
+	h.log.Info("connection opened", "user", s.user.Name, "user_id", s.user.ID, "remote", s.remote, "mode", s.mode.String())
+
+	if s.mode == ModeJSON {
+		s.pushFrame(h.encode(protocol.Welcome{
+			Type: protocol.TypeWelcome, User: s.user, Token: info.Token,
+			HeartbeatS: h.opts.Heartbeat.Seconds(), Limits: h.limits,
+		}))
+		return s, nil
+	}
+	if err := s.join(ctx, protocol.ClientFrame{Type: protocol.TypeJoin, Room: parley.Lobby}); err != nil {
+		s.Close(protocol.CloseInternal, "lobby unavailable")
+		return nil, err
+	}
+	return s, nil
+}
+
+func (h *Hub) unregister(s *Session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+	h.stats.connections.Add(-1)
+}
+
+// acquire returns the room, creating its local state if needed, and holds a
+// reference to it until release.
+func (h *Hub) acquire(name string) (*room, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		return nil, ErrStopping
+	}
+	r := h.rooms[name]
+	if r == nil {
+		r = newRoom(h, name)
+		h.rooms[name] = r
+	}
+	r.refs++
+	return r, nil
+}
+
+// release drops a reference; the last one frees the room's local state.
+func (h *Hub) release(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.refs--; r.refs == 0 && h.rooms[r.name] == r {
+		delete(h.rooms, r.name)
+	}
+}
+
+// Deliver hands a message stored by someone else (another node, the HTTP
+// API) to the room's local members, in seq order.
+func (h *Hub) Deliver(m parley.Message) {
+	h.mu.Lock()
+	r := h.rooms[m.Room]
+	h.mu.Unlock()
+	if r != nil {
+		r.deliver(m)
+	}
+}
+
+// Run pings every connection each heartbeat until ctx ends. Peers that stop
+// answering are noticed by the read loop's deadline, not here.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	ping := h.opts.Framer.Ping()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			for _, s := range h.snapshot() {
+				s.queue.pushControl(ping)
+			}
+		}
+	}
+}
+
+func (h *Hub) snapshot() []*Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := make([]*Session, 0, len(h.sessions))
+	for s := range h.sessions {
+		list = append(list, s)
+	}
+	return list
+}
+
+// Shutdown refuses new connections and joins, closes every connection with
+// 1001 after its queued frames, and waits until all are closed or ctx ends;
+// then it drops the stragglers. It returns ctx's error if it had to.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.stopping = true
+	h.mu.Unlock()
+	sessions := h.snapshot()
+	for _, s := range sessions {
+		s.Close(protocol.CloseGoingAway, "server shutting down")
+	}
+	for _, s := range sessions {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			for _, s := range sessions {
+				s.Abort()
+			}
+			return errors.Join(ctx.Err(), errors.New("hub: connections still open at the shutdown deadline were dropped"))
+		}
+	}
+	return nil
+}
+
+// encode marshals and frames a frame for one or many recipients.
+func (h *Hub) encode(frame any) []byte {
+	return h.opts.Framer.Text(protocol.Encode(frame))
+}
+
+// frame builds a payload with appendTo into a scratch buffer and frames it.
+func (h *Hub) frame(appendTo func([]byte) []byte) []byte {
+	buf := scratch.Get().(*[]byte)
+	payload := appendTo((*buf)[:0])
+	framed := h.opts.Framer.Text(payload)
+	*buf = payload
+	scratch.Put(buf)
+	return framed
+}
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

@@ -1,0 +1,157 @@
+package hub
+
+import (
+	"net"
+	"sync"
+)
+
+// sendQueue is a connection's outgoing queue: frames wait here until the
+// writer takes them all at once. It is capped in bytes so a client that stops
+// reading costs bounded memory and never slows anyone else: the frame that
+// would overflow it is dropped and the connection is closed as a slow
+// consumer.
+//
+// No goroutine exists while the queue is empty. The first frame into an
+// empty queue starts a writer, which drains everything queued into one
+// vectored write per pass and exits when nothing is left, so an idle
+// connection holds no writer goroutine and a busy one merges its frames.
+type sendQueue struct {
+	transport Transport
+	framer    Framer
+	capBytes  int
+	// onDone runs once, from the writer, after the transport is closed and
+	// before finished is closed.
+	onDone func(closeCode int)
+
+	mu        sync.Mutex
+	frames    net.Buffers
+	bytes     int
+	writing   bool // a writer goroutine owns the transport
+	closing   bool // no more frames accepted; close after what is queued
+	overflow  bool
+	closeCode int
+	done      bool
+	finished  chan struct{} // closed when the transport is closed
+}
+
+func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQueue {
+	return &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone, finished: make(chan struct{})}
+}
+
+// push queues one frame; it never blocks. It reports false when the frame
+// was refused because the queue is closing or just overflowed.
+func (q *sendQueue) push(frame []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return false
+	}
+	if q.bytes+len(frame) > q.capBytes {
+		q.overflow = true
+		q.closeLocked(closeSlowConsumer, "outgoing queue full")
+		return false
+	}
+	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
+	q.startLocked()
+	return true
+}
+
+// pushControl queues a control frame (a ping) that does not count against
+// the cap: it is small and one at a time.
+func (q *sendQueue) pushControl(frame []byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return
+	}
+	q.frames = append(q.frames, frame)
+	q.startLocked()
+}
+
+// close stops accepting frames, writes what is queued followed by a close
+// frame, then closes the transport. The first call decides the code.
+func (q *sendQueue) close(code int, reason string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closeLocked(code, reason)
+}
+
+func (q *sendQueue) closeLocked(code int, reason string) {
+	if q.closing {
+		return
+	}
+	q.closing = true
+	q.closeCode = code
+	if q.overflow {
+		// The peer isn't reading; what is queued would only delay the close
+		// frame, and it resumes from its last seq anyway.
+		q.frames, q.bytes = nil, 0
+	}
+	if code != closeNone {
+		q.frames = append(q.frames, q.framer.Close(code, reason))
+	}
+	q.startLocked()
+}
+
+// abort closes the transport at once, without a close frame; used when the
+// peer is known to be gone.
+func (q *sendQueue) abort() {
+	q.mu.Lock()
+	q.closing = true
+	q.frames, q.bytes = nil, 0
+	q.mu.Unlock()
+	q.transport.Close()
+	q.mu.Lock()
+	q.startLocked() // a writer that is running will notice and finish
+	q.mu.Unlock()
+}
+
+func (q *sendQueue) startLocked() {
+	if q.writing || q.done {
+		return
+	}
+	q.writing = true
+	go q.write()
+}
+
+// write is the writer goroutine: it owns the transport while writing is true.
+func (q *sendQueue) write() {
+	for {
+		q.mu.Lock()
+		frames, closing := q.frames, q.closing
+		q.frames, q.bytes = nil, 0
+		if len(frames) == 0 {
+			if !closing {
+				q.writing = false
+				q.mu.Unlock()
+				return
+			}
+			q.finishLocked()
+			return
+		}
+		q.mu.Unlock()
+
+		if err := q.transport.Write(frames); err != nil {
+			q.mu.Lock()
+			q.closing = true
+			q.frames, q.bytes = nil, 0
+			q.finishLocked()
+			return
+		}
+	}
+}
+
+// finishLocked closes the transport and reports the end; called by the
+// writer with q.mu held, which it releases.
+func (q *sendQueue) finishLocked() {
+	q.done = true
+	q.writing = false
+	code := q.closeCode
+	q.mu.Unlock()
+	q.transport.Close()
+	if q.onDone != nil {
+		q.onDone(code)
+	}
+	close(q.finished)
+}

@@ -1,0 +1,284 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/protocol"
+)
+
+// Mode is how a connection speaks.
+type Mode int
+
+const (
+	// ModeJSON is the parley.v1 protocol.
+	ModeJSON Mode = iota
+	// ModeText is the seed page's protocol: lines in, "NAME: TEXT" out, lobby only.
+	ModeText
+)
+
+func (m Mode) String() string {
+	if m == ModeText {
+		return "text"
+	}
+	return protocol.Subprotocol
+}
+
+// abuseLimit is how many refused sends in a row, without one allowed in
+// between, close a connection with 4029: a client that ignores
+// retry_after_ms is not a client that will start reading it.
+const abuseLimit = 50
+
+// closeNone closes without a close frame.
+const closeNone = 0
+
+const closeSlowConsumer = protocol.CloseSlowConsumer
+
+// ConnInfo describes a new connection.
+type ConnInfo struct {
+	User   parley.User
+	Mode   Mode
+	Remote string // for logs
+	// Token is a guest's token, sent once in the welcome frame.
+	Token string
+}
+
+// Session is one connection's state. Handle is called by the connection's
+// single read loop; the other methods are safe for concurrent use.
+type Session struct {
+	hub    *Hub
+	user   parley.User
+	mode   Mode
+	remote string
+	opened time.Time
+	queue  *sendQueue
+
+	// Owned by the read loop.
+	limiter *tokenBucket
+	refused int
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+
+	lastRead atomic.Int64 // unix nanoseconds
+}
+
+// User returns the session's user.
+func (s *Session) User() parley.User { return s.user }
+
+// Touch records that something arrived from the peer.
+func (s *Session) Touch() { s.lastRead.Store(s.hub.now().UnixNano()) }
+
+// Handle processes one complete message from the peer. Errors go back to the
+// peer as frames; nothing a peer sends can make Handle fail.
+func (s *Session) Handle(ctx context.Context, data []byte) {
+	s.Touch()
+	if s.mode == ModeText {
+		s.handleText(ctx, data)
+		return
+	}
+	f, err := protocol.Decode(data, s.hub.limits)
+	if err != nil {
+		s.replyError(f.ID, err)
+		return
+	}
+	switch f.Type {
+	case protocol.TypeJoin:
+		err = s.join(ctx, f)
+	case protocol.TypeLeave:
+		err = s.leave(f)
+	case protocol.TypeSend:
+		err = s.send(ctx, f.ID, f.Room, f.Text, f.Nonce)
+	case protocol.TypeHistory:
+		err = s.history(ctx, f)
+	case protocol.TypeTyping:
+		err = s.typing(f)
+	case protocol.TypePing:
+		s.pushFrame(s.hub.encode(protocol.Pong{Type: protocol.TypePong, ID: f.ID}))
+	}
+	if err != nil {
+		s.replyError(f.ID, err)
+	}
+}
+
+func (s *Session) handleText(ctx context.Context, data []byte) {
+	text, err := protocol.DecodeText(data, s.hub.limits)
+	if err == nil {
+		err = s.send(ctx, "", parley.Lobby, text, "")
+	}
+	if err != nil {
+		s.replyError("", err)
+	}
+}
+
+func (s *Session) joined(name string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[name]
+}
+
+func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
+	r := s.joined(f.Room)
+	if r == nil {
+		var err error
+		if r, err = s.hub.acquire(f.Room); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			s.hub.release(r)
+			return nil
+		}
+		s.rooms[f.Room] = r
+		s.mu.Unlock()
+	}
+	err := r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON)
+	if err != nil && parley.ErrorCode(err) == parley.EINTERNAL {
+		s.hub.log.Error("joining a room", "room", f.Room, "user", s.user.Name, "err", err)
+		return parley.Errorf(parley.EUNAVAILABLE, "The room's messages could not be read; try joining again.")
+	}
+	return err
+}
+
+func (s *Session) leave(f protocol.ClientFrame) error {
+	s.mu.Lock()
+	r := s.rooms[f.Room]
+	delete(s.rooms, f.Room)
+	s.mu.Unlock()
+	if r == nil {
+		return parley.Errorf(parley.ENOTFOUND, "You are not in %s.", f.Room)
+	}
+	r.leave(s)
+	s.hub.release(r)
+	s.pushFrame(s.hub.encode(protocol.Left{Type: protocol.TypeLeft, ID: f.ID, Room: f.Room}))
+	return nil
+}
+
+// send stores a message and broadcasts it, then acknowledges it. nonce is
+// empty in text mode, where the server picks one.
+func (s *Session) send(ctx context.Context, id, roomName, text, nonce string) error {
+	r := s.joined(roomName)
+	if r == nil {
+		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection before sending to it.", roomName)
+	}
+	if ok, wait := s.limiter.take(s.hub.now()); !ok {
+		if s.refused++; s.refused >= abuseLimit {
+			s.Close(protocol.CloseRateLimited, "sending too fast")
+		}
+		return &protocol.RateLimitError{RetryAfter: wait}
+	}
+	s.refused = 0
+	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
+	defer cancel()
+	stored, dup, err := s.hub.store.Append(ctx, parley.Message{Room: roomName, From: s.user, Text: text, Nonce: nonce})
+	if err != nil {
+		if parley.ErrorCode(err) == parley.EINTERNAL {
+			s.hub.log.Error("storing a message", "room", roomName, "user", s.user.Name, "err", err)
+			return parley.Errorf(parley.EUNAVAILABLE, "The message could not be stored and was not sent; send it again.")
+		}
+		return err
+	}
+	if !dup {
+		s.hub.stats.received.Add(1)
+		r.deliver(stored)
+	}
+	if s.mode == ModeJSON {
+		s.pushFrame(s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: id, Room: roomName, Seq: stored.Seq, Nonce: stored.Nonce}))
+	}
+	return nil
+}
+
+func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
+	if s.joined(f.Room) == nil {
+		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection before reading its history.", f.Room)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
+	defer cancel()
+	msgs, more, err := s.hub.store.History(ctx, f.Room, f.Before, f.Limit)
+	if err != nil {
+		s.hub.log.Error("reading history", "room", f.Room, "err", err)
+		return parley.Errorf(parley.EUNAVAILABLE, "The history could not be read; try again.")
+	}
+	objs := make([]json.RawMessage, len(msgs))
+	for i, m := range msgs {
+		objs[i] = protocol.AppendMessageObject(nil, m)
+	}
+	s.pushFrame(s.hub.encode(protocol.History{Type: protocol.TypeHistory, ID: f.ID, Room: f.Room, Messages: objs, More: more}))
+	return nil
+}
+
+func (s *Session) typing(f protocol.ClientFrame) error {
+	r := s.joined(f.Room)
+	if r == nil {
+		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection before typing in it.", f.Room)
+	}
+	r.typing(s)
+	return nil
+}
+
+func (s *Session) replyError(id string, err error) {
+	code := parley.ErrorCode(err)
+	s.hub.stats.countError(code)
+	if s.mode == ModeText {
+		s.pushFrame(s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) }))
+		return
+	}
+	s.pushFrame(s.hub.encode(protocol.ErrorFrame(id, err)))
+}
+
+// pushFrame queues a framed message for this session alone.
+func (s *Session) pushFrame(frame []byte) {
+	s.queue.push(frame)
+}
+
+// pushMessage queues a room message. Called with r.mu held.
+func (s *Session) pushMessage(r *room, out *outMessage) {
+	if s.queue.push(r.frameFor(out, s.mode)) {
+		s.hub.stats.delivered.Add(1)
+	}
+}
+
+// Close sends what is queued and a close frame with code, then closes the
+// connection and leaves every room. Safe to call more than once; the first
+// code wins.
+func (s *Session) Close(code int, reason string) {
+	s.queue.close(code, reason)
+}
+
+// Abort closes the connection without a close frame, for a peer that is
+// gone or broke the protocol.
+func (s *Session) Abort() {
+	s.queue.abort()
+}
+
+// Done is closed once the connection is closed and the session has left
+// its rooms.
+func (s *Session) Done() <-chan struct{} { return s.queue.finished }
+
+// cleanup runs once, after the transport is closed.
+func (s *Session) cleanup(code int) {
+	s.mu.Lock()
+	s.closed = true
+	rooms := s.rooms
+	s.rooms = nil
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.leave(s)
+		s.hub.release(r)
+	}
+	if code == closeSlowConsumer {
+		s.hub.stats.slowCloses.Add(1)
+	}
+	s.hub.unregister(s)
+	s.hub.log.Info("connection closed", "user", s.user.Name, "user_id", s.user.ID, "remote", s.remote,
+		"mode", s.mode.String(), "close_code", code, "duration", s.hub.now().Sub(s.opened).Round(time.Millisecond).String())
+}
+
+// PushControl queues a control frame (a pong) outside the byte cap.
+func (s *Session) PushControl(frame []byte) { s.queue.pushControl(frame) }

@@ -1,0 +1,30 @@
+// Package sqlite implements parley.Store on a SQLite database file, using the
+// pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The package owns the database file and its schema: Open applies the
+// embedded migrations (migrations/NNNN_name.sql, each in its own transaction,
+// recorded in schema_migrations) before it returns.
+//
+// Writes go through one writer goroutine that the Store owns. It group-commits:
+// it takes the first waiting request, drains whatever else is waiting (up to
+// Options.MaxBatch), runs them all in one transaction, each in a savepoint of
+// its own so one failing request doesn't fail the others, commits once and
+// answers every request. The database runs in WAL mode with synchronous=FULL,
+// so a nil error from Append or CreateGuest means the write is on disk and
+// survives a crash or a power loss; batching is what keeps that fsync per
+// commit affordable. Reads run on a separate pool of query-only connections
+// and, thanks to WAL, never wait for the writer.
+//
+// A write request whose context is done before the writer takes it is
+// answered with the context's error and never written. Once taken, it is
+// committed regardless of its context, and the caller waits for the outcome,
+// so an error always means "not written" and nil always means "committed".
+//
+// Seqs come from rooms.head, incremented in the same transaction that inserts
+// the message; the store keeps no in-memory copy that a failed commit could
+// leave stale.
+//
+// A *Store is safe for concurrent use by many goroutines. Close stops the
+// writer, waits for the batch in flight, fails requests still waiting with
+// EUNAVAILABLE and closes the database; it is safe to call more than once.
+package sqlite

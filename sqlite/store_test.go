@@ -1,0 +1,206 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/parleytest"
+	"github.com/parleychat/parley/sqlite"
+)
+
+func TestStore(t *testing.T) {
+	parleytest.StoreSuite(t, func(t *testing.T) parley.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "parley.db"))
+	})
+}
+
+// mustOpen opens a store the caller closes.
+func mustOpen(tb testing.TB, path string) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "dir", "parley.db") // Open makes the directories
+	from := parley.User{ID: "u1", Name: "alice"}
+
+	s := mustOpen(t, path)
+	u, err := s.CreateGuest(ctx, "alice", []byte("hash"))
+	if err != nil {
+		t.Fatalf("CreateGuest: %v", err)
+	}
+	for i := range 3 {
+		if _, _, err := s.Append(ctx, parley.Message{Room: "r", From: from, Text: fmt.Sprint(i), Nonce: fmt.Sprint("n", i)}); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	s = mustOpen(t, path)
+	defer s.Close()
+	if head, err := s.Head(ctx, "r"); err != nil || head != 3 {
+		t.Fatalf("Head after reopen = %d, %v; want 3", head, err)
+	}
+	m, dup, err := s.Append(ctx, parley.Message{Room: "r", From: from, Text: "after"})
+	if err != nil || dup || m.Seq != 4 {
+		t.Fatalf("Append after reopen: seq %d, dup %v, err %v; want seq 4", m.Seq, dup, err)
+	}
+	if m, dup, err := s.Append(ctx, parley.Message{Room: "r", From: from, Text: "retry", Nonce: "n1"}); err != nil || !dup || m.Seq != 2 {
+		t.Fatalf("retry after reopen: seq %d, dup %v, err %v; want the original, seq 2", m.Seq, dup, err)
+	}
+	if got, err := s.UserByTokenHash(ctx, []byte("hash")); err != nil || got != u {
+		t.Fatalf("UserByTokenHash after reopen = %+v, %v; want %+v", got, err, u)
+	}
+	if _, err := s.CreateGuest(ctx, "ALICE", []byte("hash2")); parley.ErrorCode(err) != parley.ECONFLICT {
+		t.Fatalf("CreateGuest(ALICE) after reopen: %v, want %s", err, parley.ECONFLICT)
+	}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	for range 3 {
+		s := mustOpen(t, path)
+		if err := s.Ping(context.Background()); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "parley.db"))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := context.Background()
+	if _, _, err := s.Append(ctx, parley.Message{Room: "r", Text: "x"}); parley.ErrorCode(err) != parley.EUNAVAILABLE {
+		t.Errorf("Append after Close: %v, want %s", err, parley.EUNAVAILABLE)
+	}
+	if _, err := s.CreateGuest(ctx, "x", []byte("h")); parley.ErrorCode(err) != parley.EUNAVAILABLE {
+		t.Errorf("CreateGuest after Close: %v, want %s", err, parley.EUNAVAILABLE)
+	}
+	if _, err := s.Head(ctx, "r"); parley.ErrorCode(err) != parley.EUNAVAILABLE {
+		t.Errorf("Head after Close: %v, want %s", err, parley.EUNAVAILABLE)
+	}
+	if err := s.Ping(ctx); parley.ErrorCode(err) != parley.EUNAVAILABLE {
+		t.Errorf("Ping after Close: %v, want %s", err, parley.EUNAVAILABLE)
+	}
+}
+
+// TestCloseWhileWriting checks that Close neither hangs nor loses an
+// acknowledged write: every Append that returned nil is in the file.
+func TestCloseWhileWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	s := mustOpen(t, path)
+	var acked atomic.Int64
+	going := make(chan struct{}) // closed at the 100th acknowledged append
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				_, _, err := s.Append(context.Background(), parley.Message{Room: "r", Text: "x"})
+				if err != nil {
+					if parley.ErrorCode(err) != parley.EUNAVAILABLE {
+						t.Errorf("Append during Close: %v, want %s", err, parley.EUNAVAILABLE)
+					}
+					return
+				}
+				if acked.Add(1) == 100 {
+					close(going)
+				}
+			}
+		})
+	}
+	<-going
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	s = mustOpen(t, path)
+	defer s.Close()
+	head, err := s.Head(context.Background(), "r")
+	if err != nil || head != acked.Load() {
+		t.Fatalf("Head after reopen = %d, %v; want %d acknowledged appends", head, err, acked.Load())
+	}
+}
+
+// TestGroupCommit checks that concurrent appends share commits.
+func TestGroupCommit(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "parley.db"))
+	defer s.Close()
+	const writers, each = 64, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				room := fmt.Sprint("room", (w+i)%8)
+				if _, _, err := s.Append(context.Background(), parley.Message{Room: room, Text: "x"}); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	t.Logf("%d requests in %d commits (%.1f per commit)", st.Requests, st.Commits, float64(st.Requests)/float64(st.Commits))
+	if st.Requests != writers*each {
+		t.Errorf("Stats().Requests = %d, want %d", st.Requests, writers*each)
+	}
+	if st.Commits == 0 || st.Commits > st.Requests/4 {
+		t.Errorf("Stats().Commits = %d for %d requests; want batches of 4 or more on average", st.Commits, st.Requests)
+	}
+}
+
+func BenchmarkAppendParallel(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "parley.db"))
+	defer s.Close()
+	var next atomic.Int64
+	b.SetParallelism(32) // 32 × GOMAXPROCS appenders, like many connected clients
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		n := next.Add(1)
+		m := parley.Message{Room: fmt.Sprint("room", n%64), From: parley.User{ID: fmt.Sprint("u", n), Name: "bench"}, Text: "hello, benchmark"}
+		for i := 0; pb.Next(); i++ {
+			m.Nonce = fmt.Sprint(i)
+			if _, _, err := s.Append(context.Background(), m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	st := s.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "msgs/commit")
+}
+
+// BenchmarkAppendSerial is the baseline: one appender, one fsync per message.
+func BenchmarkAppendSerial(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "parley.db"))
+	defer s.Close()
+	m := parley.Message{Room: "room", From: parley.User{ID: "u1", Name: "bench"}, Text: "hello, benchmark"}
+	for b.Loop() {
+		if _, _, err := s.Append(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

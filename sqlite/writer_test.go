@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parleychat/parley"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "parley.db"), Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+type appendResult struct {
+	m   parley.Message
+	dup bool
+}
+
+// batchOf builds requests as Append and CreateGuest do, for runBatch to
+// run as one batch, which the writer's timing never guarantees.
+type batchOf struct {
+	s    *Store
+	reqs []*request
+}
+
+func (b *batchOf) append(ctx context.Context, m parley.Message) *appendResult {
+	res := new(appendResult)
+	b.reqs = append(b.reqs, &request{ctx: ctx, done: make(chan error, 1), apply: func(tx *sql.Tx) error {
+		var err error
+		res.m, res.dup, err = b.s.appendTx(tx, m)
+		return err
+	}})
+	return res
+}
+
+func (b *batchOf) guest(name string, hash string) {
+	id, _ := newUserID()
+	b.reqs = append(b.reqs, &request{ctx: context.Background(), done: make(chan error, 1), apply: func(tx *sql.Tx) error {
+		return b.s.createGuestTx(tx, id, name, []byte(hash))
+	}})
+}
+
+func (b *batchOf) run() []error {
+	b.s.runBatch(b.reqs)
+	errs := make([]error, len(b.reqs))
+	for i, r := range b.reqs {
+		errs[i] = <-r.done
+	}
+	return errs
+}
+
+// The writer goroutine is idle while these tests call runBatch; the writer
+// pool's single connection would serialize them anyway.
+
+func TestBatchIsolatesFailures(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	alice := parley.User{ID: "u1", Name: "alice"}
+
+	b := &batchOf{s: s}
+	first := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one", Nonce: "n"})
+	b.guest("Dora", "h1")
+	b.guest("DORA", "h2") // conflicts with the guest just before it in the batch
+	second := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one again", Nonce: "n"})
+	b.append(cancelled, parley.Message{Room: "r", From: alice, Text: "never"})
+	third := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "two"})
+	errs := b.run()
+
+	for i, want := range []string{"", "", parley.ECONFLICT, "", "", ""} {
+		if i == 4 {
+			if !errors.Is(errs[i], context.Canceled) {
+				t.Errorf("request %d: %v, want context.Canceled", i, errs[i])
+			}
+			continue
+		}
+		if got := parley.ErrorCode(errs[i]); got != want {
+			t.Errorf("request %d: error %v, want code %q", i, errs[i], want)
+		}
+	}
+	if first.m.Seq != 1 || first.dup || second.m.Seq != 1 || !second.dup || second.m.Text != "one" || third.m.Seq != 2 {
+		t.Errorf("appends got %+v, %+v, %+v; want seq 1, its dup, seq 2", first, second, third)
+	}
+	if head, _ := s.Head(ctx, "r"); head != 2 {
+		t.Errorf("Head = %d, want 2", head)
+	}
+	if _, err := s.UserByTokenHash(ctx, []byte("h1")); err != nil {
+		t.Errorf("first guest: %v", err)
+	}
+	if _, err := s.UserByTokenHash(ctx, []byte("h2")); parley.ErrorCode(err) != parley.ENOTFOUND {
+		t.Errorf("conflicting guest: %v, want %s", err, parley.ENOTFOUND)
+	}
+	if st := s.Stats(); st.Commits != 1 || st.Requests != 6 {
+		t.Errorf("Stats = %+v, want 6 requests in 1 commit", st)
+	}
+}
+
+func TestFailedCommitFailsBatch(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	from := parley.User{ID: "u1", Name: "alice"}
+	if _, _, err := s.Append(ctx, parley.Message{Room: "r", From: from, Text: "kept"}); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+
+	s.commitHook = func() error { return errors.New("injected") }
+	b := &batchOf{s: s}
+	b.append(ctx, parley.Message{Room: "r", From: from, Text: "lost", Nonce: "n"})
+	b.guest("Erin", "h")
+	for i, err := range b.run() {
+		if err == nil {
+			t.Errorf("request %d: nil error after a failed commit", i)
+		}
+	}
+	s.commitHook = nil
+
+	// Nothing of the failed batch remains, and the writer carries on.
+	m, dup, err := s.Append(ctx, parley.Message{Room: "r", From: from, Text: "retry", Nonce: "n"})
+	if err != nil || dup || m.Seq != 2 {
+		t.Errorf("Append after a failed commit: seq %d, dup %v, err %v; want seq 2, not a dup", m.Seq, dup, err)
+	}
+	if _, err := s.CreateGuest(ctx, "Erin", []byte("h")); err != nil {
+		t.Errorf("CreateGuest after a failed commit: %v", err)
+	}
+}
+
+func TestNonceUsesIndex(t *testing.T) {
+	s := openTest(t)
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN SELECT seq FROM messages
+		WHERE room = ? AND user_id = ? AND nonce = ? AND nonce <> ''`, "r", "u", "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "\n"
+	}
+	if want := "messages_nonce"; !strings.Contains(plan, want) {
+		t.Errorf("query plan %q does not use %s", plan, want)
+	}
+}

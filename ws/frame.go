@@ -1,0 +1,50 @@
+package ws
+
+import (
+	"encoding/binary"
+
+	"github.com/gobwas/ws"
+)
+
+// Framer frames the hub's payloads as unmasked server frames.
+type Framer struct{}
+
+// Text returns payload as one complete text frame, header and payload in a
+// single fresh slice so it goes to every recipient as is.
+func (Framer) Text(payload []byte) []byte { return frame(ws.OpText, payload) }
+
+// Binary returns payload as one binary frame.
+func (Framer) Binary(payload []byte) []byte { return frame(ws.OpBinary, payload) }
+
+// Ping returns a ping frame with no payload.
+func (Framer) Ping() []byte { return frame(ws.OpPing, nil) }
+
+// Pong returns the pong answering a ping with payload.
+func (Framer) Pong(payload []byte) []byte { return frame(ws.OpPong, payload) }
+
+// Close returns a close frame with code and reason (cut to fit the 125-byte
+// control frame limit).
+func (Framer) Close(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	return frame(ws.OpClose, append(payload, reason...))
+}
+
+func frame(op ws.OpCode, payload []byte) []byte {
+	n := len(payload)
+	b := make([]byte, 0, n+10)
+	b = append(b, 0x80|byte(op))
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
+}

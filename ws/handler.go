@@ -1,0 +1,200 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/auth"
+	"github.com/parleychat/parley/httpapi"
+	"github.com/parleychat/parley/hub"
+	"github.com/parleychat/parley/protocol"
+)
+
+// Authenticator tells who an upgrade request speaks for.
+type Authenticator interface {
+	// Authenticate returns the request's identity. Returns EUNAUTHORIZED
+	// for bad credentials and EBADREQUEST for a bad name; any other error
+	// is internal.
+	Authenticate(ctx context.Context, r *http.Request) (auth.Identity, error)
+}
+
+// Options configure the endpoint; zero values mean defaults.
+type Options struct {
+	// AllowedOrigins may open /ws besides the server's own origin; "*"
+	// allows any.
+	AllowedOrigins []string
+	// WriteTimeout bounds each write to a client (10s).
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Handler is the GET /ws endpoint.
+type Handler struct {
+	hub  *hub.Hub
+	auth Authenticator
+	opts Options
+	log  *slog.Logger
+}
+
+// NewHandler returns the endpoint serving connections into h.
+func NewHandler(h *hub.Hub, a Authenticator, opts Options) *Handler {
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{hub: h, auth: a, opts: opts, log: opts.Logger}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		httpapi.WriteError(w, parley.Errorf(parley.EBADREQUEST, "This endpoint speaks WebSocket; open it with a WebSocket client."))
+		return
+	}
+	mode, err := negotiate(r.Header.Values("Sec-WebSocket-Protocol"))
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if !h.originAllowed(r) {
+		h.log.Warn("refused a cross-site WebSocket upgrade", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		httpapi.WriteError(w, parley.Errorf(parley.EFORBIDDEN, "The origin %s may not open this WebSocket; the server's operator can allow it with --allowed-origins.", r.Header.Get("Origin")))
+		return
+	}
+	id, err := h.auth.Authenticate(r.Context(), r)
+	if err != nil {
+		if parley.ErrorCode(err) == parley.EINTERNAL {
+			h.log.Error("authenticating a WebSocket upgrade", "remote", r.RemoteAddr, "err", err)
+		}
+		httpapi.WriteError(w, err)
+		return
+	}
+
+	upgrader := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}
+	if mode == hub.ModeJSON {
+		upgrader.Protocol = func(p string) bool { return p == protocol.Subprotocol }
+	}
+	netConn, rw, _, err := upgrader.Upgrade(r, w)
+	if err != nil {
+		// The upgrader has answered the client already.
+		h.log.Info("WebSocket handshake failed", "remote", r.RemoteAddr, "err", err)
+		if netConn != nil {
+			netConn.Close()
+		}
+		return
+	}
+	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{User: id.User, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+}
+
+// serve runs one connection's read loop until the connection ends.
+func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.Reader, info hub.ConnInfo) {
+	c := &conn{Conn: netConn, writeTimeout: h.opts.WriteTimeout}
+	sess, err := h.hub.Connect(ctx, c, info)
+	if err != nil {
+		h.log.Warn("connection refused by the hub", "user", info.User.Name, "remote", info.Remote, "err", err)
+		c.Write(net.Buffers{Framer{}.Close(protocol.CloseGoingAway, parley.ErrorMessage(err))})
+		c.Close()
+		return
+	}
+	// Frames the client sent right behind its handshake may sit in the
+	// handshake's buffer; read those first, then the socket unbuffered so an
+	// idle connection holds no read buffer.
+	var src io.Reader = netConn
+	if n := buffered.Buffered(); n > 0 {
+		early, _ := buffered.Peek(n)
+		src = io.MultiReader(strings.NewReader(string(early)), netConn)
+	}
+	idle := 2 * h.hub.Heartbeat()
+	limits := h.hub.Limits()
+	rd := &reader{
+		r:          src,
+		maxMessage: limits.MaxFrame,
+		h: handlers{
+			activity: func() {
+				netConn.SetReadDeadline(time.Now().Add(idle))
+				sess.Touch()
+			},
+			ping: func(p []byte) { sess.PushControl(Framer{}.Pong(p)) },
+			message: func(op ws.OpCode, data []byte) {
+				if op != ws.OpText {
+					sess.Close(protocol.CloseUnsupportedData, "binary messages are not part of the protocol; send text")
+					return
+				}
+				sess.Handle(ctx, data)
+			},
+		},
+	}
+	netConn.SetReadDeadline(time.Now().Add(idle))
+	for {
+		err := rd.next()
+		if err == nil {
+			continue
+		}
+		var ce *closeError
+		var pc *peerClosed
+		switch {
+		case errors.As(err, &ce):
+			h.log.Info("closing a connection that broke the protocol", "user", info.User.Name, "remote", info.Remote, "code", ce.code, "reason", ce.reason)
+			sess.Close(ce.code, ce.reason)
+		case errors.As(err, &pc):
+			sess.Close(pc.echo, "")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			sess.Close(protocol.CloseHeartbeat, "no heartbeat")
+		default:
+			sess.Abort()
+		}
+		<-sess.Done()
+		return
+	}
+}
+
+// negotiate picks the mode from the offered subprotocols: parley.v1 when
+// offered, text mode when none is, and an error when only others are.
+func negotiate(headers []string) (hub.Mode, error) {
+	var offered []string
+	for _, h := range headers {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				offered = append(offered, p)
+			}
+		}
+	}
+	if len(offered) == 0 {
+		return hub.ModeText, nil
+	}
+	for _, p := range offered {
+		if p == protocol.Subprotocol {
+			return hub.ModeJSON, nil
+		}
+	}
+	return 0, parley.Errorf(parley.EBADREQUEST, "None of the offered subprotocols (%s) is spoken here; offer %q, or none for text mode.", strings.Join(offered, ", "), protocol.Subprotocol)
+}
+
+// originAllowed allows requests without an Origin (non-browser clients),
+// from the server's own origin, and from the allowed list.
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, allowed := range h.opts.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}

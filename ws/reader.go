@@ -1,0 +1,125 @@
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/parleychat/parley/protocol"
+)
+
+// closeError is a reason to close the connection with a code.
+type closeError struct {
+	code   int
+	reason string
+}
+
+func (e *closeError) Error() string { return fmt.Sprintf("close %d: %s", e.code, e.reason) }
+
+// errPeerClosed means the peer sent a close frame; echo is the code to
+// answer with.
+type peerClosed struct{ echo int }
+
+func (e *peerClosed) Error() string { return fmt.Sprintf("peer closed (%d)", e.echo) }
+
+// handlers receive what a reader reads.
+type handlers struct {
+	message func(op ws.OpCode, data []byte)
+	ping    func(payload []byte)
+	// activity runs for every frame, before it is read in full.
+	activity func()
+}
+
+// reader reads client frames from one connection: it validates framing,
+// unmasks, reassembles fragmented messages up to maxMessage bytes, checks
+// UTF-8 in text messages, and answers the protocol's control frames through
+// handlers. It is owned by the connection's read goroutine.
+type reader struct {
+	r          io.Reader
+	maxMessage int
+	h          handlers
+
+	fragOp ws.OpCode // opcode of the message being reassembled, 0 if none
+	frag   []byte
+}
+
+// next reads one frame and acts on it. It returns a *closeError for a
+// protocol violation, a *peerClosed when the peer closes, and the read error
+// when the connection fails.
+func (rd *reader) next() error {
+	hdr, err := ws.ReadHeader(rd.r)
+	if err != nil {
+		return err
+	}
+	if rd.h.activity != nil {
+		rd.h.activity()
+	}
+	state := ws.StateServerSide
+	if rd.fragOp != 0 {
+		state |= ws.StateFragmented
+	}
+	if err := ws.CheckHeader(hdr, state); err != nil {
+		return &closeError{protocol.CloseProtocolError, err.Error()}
+	}
+	if hdr.Length > int64(rd.maxMessage) || int64(len(rd.frag))+hdr.Length > int64(rd.maxMessage) {
+		return &closeError{protocol.CloseTooBig, fmt.Sprintf("message over %d bytes", rd.maxMessage)}
+	}
+	payload := make([]byte, hdr.Length)
+	if _, err := io.ReadFull(rd.r, payload); err != nil {
+		return err
+	}
+	ws.Cipher(payload, hdr.Mask, 0)
+
+	switch hdr.OpCode {
+	case ws.OpPing:
+		rd.h.ping(payload)
+		return nil
+	case ws.OpPong:
+		return nil
+	case ws.OpClose:
+		return closeFrom(payload)
+	case ws.OpContinuation:
+		rd.frag = append(rd.frag, payload...)
+		if !hdr.Fin {
+			return nil
+		}
+		op, data := rd.fragOp, rd.frag
+		rd.fragOp, rd.frag = 0, nil
+		return rd.deliver(op, data)
+	default: // text or binary
+		if !hdr.Fin {
+			rd.fragOp, rd.frag = hdr.OpCode, payload
+			return nil
+		}
+		return rd.deliver(hdr.OpCode, payload)
+	}
+}
+
+func (rd *reader) deliver(op ws.OpCode, data []byte) error {
+	if op == ws.OpText && !utf8.Valid(data) {
+		return &closeError{protocol.CloseInvalidUTF8, "text message is not valid UTF-8"}
+	}
+	rd.h.message(op, data)
+	return nil
+}
+
+// closeFrom validates a peer's close frame and picks the code to echo.
+func closeFrom(payload []byte) error {
+	switch len(payload) {
+	case 0:
+		return &peerClosed{echo: protocol.CloseNormal}
+	case 1:
+		return &closeError{protocol.CloseProtocolError, "close frame with a 1-byte payload"}
+	}
+	code, reason := ws.ParseCloseFrameData(payload)
+	if err := ws.CheckCloseFrameData(code, reason); err != nil {
+		if errors.Is(err, ws.ErrProtocolInvalidUTF8) {
+			return &closeError{protocol.CloseInvalidUTF8, err.Error()}
+		}
+		return &closeError{protocol.CloseProtocolError, err.Error()}
+	}
+	return &peerClosed{echo: int(code)}
+}
