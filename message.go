@@ -17,4 +17,8 @@ type Message struct {
 	Text  string
 	TS    time.Time // assigned by the store, UTC
 	Nonce string    // client-chosen; unique per (Room, From.ID) when non-empty
+	// EditedAt is when the text was last changed; zero if never.
+	EditedAt time.Time
+	// Deleted messages keep their seq and sender and lose their text.
+	Deleted bool
 }

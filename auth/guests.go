@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 
 	"github.com/parleychat/parley"
 )
@@ -16,32 +15,31 @@ const nameAttempts = 20
 // brings the same user back later.
 type Guests struct {
 	Users parley.UserStore
-	// Enabled lets guests in; when false every request is refused, since
-	// guests are the only identity there is so far.
-	Enabled bool
 }
 
-// Resolve returns the user for token when it is given, else a new guest
-// with name or, when that is empty or taken, a free name near it. The
-// returned token is set only for a new guest. Returns EUNAUTHORIZED for an
-// unknown token and EBADREQUEST for a name that is not valid.
-func (g Guests) Resolve(ctx context.Context, name, token string) (parley.User, string, error) {
-	if token != "" {
-		u, err := g.Users.UserByTokenHash(ctx, HashToken(token))
-		if parley.ErrorCode(err) == parley.ENOTFOUND {
-			return parley.User{}, "", parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid; connect without it to get a new guest identity.")
-		}
-		if err != nil {
-			return parley.User{}, "", fmt.Errorf("auth: finding a user by token: %w", err)
-		}
-		return u, "", nil
+// ByToken returns the guest whose token this is. Returns EUNAUTHORIZED for
+// an unknown token.
+func (g Guests) ByToken(ctx context.Context, token string) (parley.User, error) {
+	u, err := g.Users.UserByTokenHash(ctx, HashToken(token))
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return parley.User{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid; connect without it to get a new guest identity.")
 	}
+	if err != nil {
+		return parley.User{}, fmt.Errorf("auth: finding a user by token: %w", err)
+	}
+	return u, nil
+}
+
+// Create makes a new guest named name or, when that is empty or taken
+// (by a guest or an account), a free name near it, and returns its token.
+// Returns EBADREQUEST for a name that is not valid.
+func (g Guests) Create(ctx context.Context, name string) (parley.User, string, error) {
 	if name != "" {
 		if err := parley.ValidateUserName(name); err != nil {
 			return parley.User{}, "", err
 		}
 	}
-	token = NewToken()
+	token := NewToken()
 	hash := HashToken(token)
 	for i := range nameAttempts {
 		candidate := candidateName(name, i)
@@ -71,22 +69,4 @@ func candidateName(name string, i int) string {
 	default:
 		return parley.AlternativeName(name, 1000+rand.IntN(9000))
 	}
-}
-
-// Identity is who a request speaks for.
-type Identity struct {
-	User parley.User
-	// Token is set for a guest created by this request; the client keeps it
-	// to come back as the same user.
-	Token string
-}
-
-// Authenticate reads ?token= or ?name= from the request.
-func (g Guests) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
-	if !g.Enabled {
-		return Identity{}, parley.Errorf(parley.EUNAUTHORIZED, "Guests are not allowed on this server.")
-	}
-	q := r.URL.Query()
-	u, token, err := g.Resolve(ctx, q.Get("name"), q.Get("token"))
-	return Identity{User: u, Token: token}, err
 }

@@ -14,6 +14,7 @@ type Config struct {
 	WS      http.Handler // GET /ws
 	Web     http.Handler // the browser client, at /
 	Metrics http.Handler // GET /metrics
+	API     *API         // /api/
 	// Health reports whether the dependencies answer; nil means healthy.
 	Health func(ctx context.Context) error
 	Logger *slog.Logger
@@ -32,6 +33,9 @@ func NewRouter(c Config) http.Handler {
 	mux := http.NewServeMux()
 	if c.WS != nil {
 		mux.Handle("GET /ws", c.WS)
+	}
+	if c.API != nil {
+		c.API.Routes(mux)
 	}
 	if c.Metrics != nil {
 		mux.Handle("GET /metrics", c.Metrics)

@@ -73,10 +73,12 @@ func (o Options) withDefaults() Options {
 type Hub struct {
 	opts   Options
 	limits protocol.Limits
-	store  parley.MessageStore
+	store  Store
 	log    *slog.Logger
 	now    func() time.Time
 	stats  stats
+	// apiLimits rate-limits posts made over HTTP, per user.
+	apiLimits userLimits
 
 	mu       sync.Mutex
 	rooms    map[string]*room
@@ -85,16 +87,17 @@ type Hub struct {
 }
 
 // New returns a hub that keeps messages in store.
-func New(store parley.MessageStore, opts Options) *Hub {
+func New(store Store, opts Options) *Hub {
 	opts = opts.withDefaults()
 	return &Hub{
-		opts:     opts,
-		limits:   opts.Limits,
-		store:    store,
-		log:      opts.Logger,
-		now:      opts.Now,
-		rooms:    make(map[string]*room),
-		sessions: make(map[*Session]struct{}),
+		opts:      opts,
+		limits:    opts.Limits,
+		store:     store,
+		log:       opts.Logger,
+		apiLimits: userLimits{rate: opts.Limits.Rate, burst: opts.Limits.Burst},
+		now:       opts.Now,
+		rooms:     make(map[string]*room),
+		sessions:  make(map[*Session]struct{}),
 	}
 }
 
@@ -112,13 +115,13 @@ var ErrStopping = parley.Errorf(parley.EUNAVAILABLE, "The server is shutting dow
 // each message to Session.Handle, and calls Abort or Close when it ends.
 func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session, error) {
 	s := &Session{
-		hub:     h,
-		user:    info.User,
-		mode:    info.Mode,
-		remote:  info.Remote,
-		opened:  h.now(),
-		limiter: newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
-		rooms:   make(map[string]*room),
+		hub:       h,
+		principal: info.Principal,
+		mode:      info.Mode,
+		remote:    info.Remote,
+		opened:    h.now(),
+		limiter:   newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
+		rooms:     make(map[string]*room),
 	}
 	s.queue = newSendQueue(t, h.opts.Framer, h.opts.QueueBytes, s.cleanup)
 	s.Touch()
@@ -130,11 +133,16 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 	h.sessions[s] = struct{}{}
 	h.mu.Unlock()
 	h.stats.connections.Add(1)
-	h.log.Info("connection opened", "user", s.user.Name, "user_id", s.user.ID, "remote", s.remote, "mode", s.mode.String())
+	if exp := info.Principal.Expires; !exp.IsZero() {
+		// The credential's life ends the connection's; the timer goes with
+		// the session.
+		s.expiry = time.AfterFunc(exp.Sub(h.now()), func() { s.Close(protocol.CloseTokenExpired, "credential expired") })
+	}
+	h.log.Info("connection opened", "user", s.principal.Name, "user_id", s.principal.ID, "remote", s.remote, "mode", s.mode.String())
 
 	if s.mode == ModeJSON {
 		s.pushFrame(h.encode(protocol.Welcome{
-			Type: protocol.TypeWelcome, User: s.user, Token: info.Token,
+			Type: protocol.TypeWelcome, User: s.principal.User, Token: info.Token,
 			HeartbeatS: h.opts.Heartbeat.Seconds(), Limits: h.limits,
 		}))
 		return s, nil

@@ -57,15 +57,19 @@ func (q *sendQueue) push(frame []byte) bool {
 	return true
 }
 
-// pushControl queues a control frame (a ping) that does not count against
-// the cap: it is small and one at a time.
+// pushControl queues a control frame (a ping, a pong). It counts against the
+// cap, since a peer gets one pong per ping it sends, but one that doesn't fit
+// is dropped rather than closing the connection: RFC 6455 lets a pong answer
+// only the latest ping, and a peer that isn't reading will overflow on the
+// next data frame anyway.
 func (q *sendQueue) pushControl(frame []byte) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closing {
+	if q.closing || q.bytes+len(frame) > q.capBytes {
 		return
 	}
 	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
 	q.startLocked()
 }
 

@@ -40,6 +40,9 @@ type member struct {
 	syncing    bool
 	held       []*outMessage
 	lastTyping time.Time
+	// standing is the user's membership as of the join, kept current by
+	// moderation, so a send needs no store read to check a mute.
+	standing parley.Membership
 }
 
 // room is the local state of one room: its members on this node, who is
@@ -50,6 +53,7 @@ type room struct {
 	refs int // guarded by hub.mu: sessions in or joining the room
 
 	mu        sync.Mutex
+	info      parley.Room // kind and topic, refreshed by every join
 	loaded    bool
 	delivered parley.Seq // the highest seq broadcast here
 	pending   map[parley.Seq]*outMessage
@@ -201,18 +205,30 @@ func (r *room) recentFromLocked(from parley.Seq) ([]*outMessage, bool) {
 // after since (the last replayTail messages when since is nil; none when
 // replay is false), then live messages, with nothing lost or repeated at the
 // seam between backlog and live.
-func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Seq, replay bool) error {
+func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Seq, replay bool, adm admission) error {
 	r.mu.Lock()
 	if err := r.loadLocked(ctx); err != nil {
 		r.mu.Unlock()
 		return err
 	}
+	r.info = adm.room
 	m := r.members[s]
 	if m == nil {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			// The connection ended since Session.join recorded this room, and
+			// its cleanup has left the room already: a member added now would
+			// stay online for good.
+			r.mu.Unlock()
+			return nil
+		}
 		m = &member{}
 		r.members[s] = m
 		r.addPresenceLocked(s)
 	}
+	m.standing = adm.member
 	// A repeated join on the same connection is a request for the backlog
 	// again: live messages keep flowing and the replay ends at the head.
 	head := r.delivered
@@ -265,6 +281,18 @@ func (r *room) replayStart(head parley.Seq, since *parley.Seq) parley.Seq {
 	return from
 }
 
+// authorize checks act for s against the room and s's standing as this
+// node knows them.
+func (r *room) authorize(s *Session, act parley.Action) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[s]
+	if m == nil {
+		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection first.", r.name)
+	}
+	return parley.Authorize(parley.Decision{Principal: s.principal, Action: act, Room: r.info, Member: m.standing, Now: r.hub.now()})
+}
+
 // leave removes s from the room; it reports whether s was a member.
 func (r *room) leave(s *Session) bool {
 	r.mu.Lock()
@@ -278,30 +306,30 @@ func (r *room) leave(s *Session) bool {
 }
 
 func (r *room) addPresenceLocked(s *Session) {
-	p := r.online[s.user.ID]
+	p := r.online[s.principal.ID]
 	if p != nil {
 		p.conns++
 		return
 	}
-	r.online[s.user.ID] = &presence{user: s.user, conns: 1, joinedAt: r.hub.now()}
+	r.online[s.principal.ID] = &presence{user: s.principal.User, conns: 1, joinedAt: r.hub.now()}
 	r.announceLocked(s, protocol.PresenceJoin)
 }
 
 func (r *room) removePresenceLocked(s *Session) {
-	p := r.online[s.user.ID]
+	p := r.online[s.principal.ID]
 	if p == nil {
 		return
 	}
 	if p.conns--; p.conns > 0 {
 		return
 	}
-	delete(r.online, s.user.ID)
+	delete(r.online, s.principal.ID)
 	r.announceLocked(s, protocol.PresenceLeave)
 }
 
 // announceLocked tells the room's other users that s's user arrived or left.
 func (r *room) announceLocked(s *Session, event string) {
-	r.toOthersLocked(s.user.ID, protocol.Presence{Type: protocol.TypePresence, Room: r.name, Event: event, User: s.user})
+	r.toOthersLocked(s.principal.ID, protocol.Presence{Type: protocol.TypePresence, Room: r.name, Event: event, User: s.principal.User})
 }
 
 // typing tells the others that s is typing, at most once per typingInterval.
@@ -314,7 +342,7 @@ func (r *room) typing(s *Session) {
 		return
 	}
 	m.lastTyping = now
-	r.toOthersLocked(s.user.ID, protocol.Typing{Type: protocol.TypeTyping, Room: r.name, User: s.user})
+	r.toOthersLocked(s.principal.ID, protocol.Typing{Type: protocol.TypeTyping, Room: r.name, User: s.principal.User})
 }
 
 // toOthersLocked sends a JSON frame, encoded once, to every JSON-mode member
@@ -322,7 +350,7 @@ func (r *room) typing(s *Session) {
 func (r *room) toOthersLocked(userID string, frame any) {
 	var wire []byte
 	for s := range r.members {
-		if s.user.ID == userID || s.mode != ModeJSON {
+		if s.principal.ID == userID || s.mode != ModeJSON {
 			continue
 		}
 		if wire == nil {
@@ -346,4 +374,27 @@ func (r *room) onlineLocked() []parley.User {
 		users[i] = p.user
 	}
 	return users
+}
+
+// tellLocked sends a room event to every JSON-mode member.
+func (r *room) tellLocked(frame any) {
+	r.toOthersLocked("", frame)
+}
+
+// setStandingLocked updates the cached standing of userID's sessions.
+func (r *room) setStandingLocked(userID string, m parley.Membership) {
+	for s, mem := range r.members {
+		if s.principal.ID == userID {
+			mem.standing = m
+		}
+	}
+}
+
+// replaceRecentLocked swaps an edited or deleted message into the recent
+// cache, so a resume replays it as it is now.
+func (r *room) replaceRecentLocked(m parley.Message) {
+	if m.Seq > r.delivered || m.Seq <= r.delivered-parley.Seq(r.nrecent) {
+		return
+	}
+	r.recent[m.Seq%recentSize] = &outMessage{msg: m}
 }

@@ -40,9 +40,10 @@ const closeSlowConsumer = protocol.CloseSlowConsumer
 
 // ConnInfo describes a new connection.
 type ConnInfo struct {
-	User   parley.User
-	Mode   Mode
-	Remote string // for logs
+	// Principal is who the connection is, decided by its credentials.
+	Principal parley.Principal
+	Mode      Mode
+	Remote    string // for logs
 	// Token is a guest's token, sent once in the welcome frame.
 	Token string
 }
@@ -50,12 +51,12 @@ type ConnInfo struct {
 // Session is one connection's state. Handle is called by the connection's
 // single read loop; the other methods are safe for concurrent use.
 type Session struct {
-	hub    *Hub
-	user   parley.User
-	mode   Mode
-	remote string
-	opened time.Time
-	queue  *sendQueue
+	hub       *Hub
+	principal parley.Principal
+	mode      Mode
+	remote    string
+	opened    time.Time
+	queue     *sendQueue
 
 	// Owned by the read loop.
 	limiter *tokenBucket
@@ -66,10 +67,11 @@ type Session struct {
 	closed bool
 
 	lastRead atomic.Int64 // unix nanoseconds
+	expiry   *time.Timer  // closes the session when its credential expires; nil if it never does
 }
 
 // User returns the session's user.
-func (s *Session) User() parley.User { return s.user }
+func (s *Session) User() parley.User { return s.principal.User }
 
 // Touch records that something arrived from the peer.
 func (s *Session) Touch() { s.lastRead.Store(s.hub.now().UnixNano()) }
@@ -100,6 +102,36 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 		err = s.typing(f)
 	case protocol.TypePing:
 		s.pushFrame(s.hub.encode(protocol.Pong{Type: protocol.TypePong, ID: f.ID}))
+	case protocol.TypeCreateRoom:
+		var m parley.RoomMembership
+		if m, err = s.hub.CreateRoom(ctx, s.principal, f.Room, f.Kind, f.Topic, f.Members); err == nil {
+			s.pushFrame(s.hub.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: roomInfo(m)}))
+		}
+	case protocol.TypeOpenDirect:
+		var room parley.Room
+		var peer parley.User
+		if room, peer, err = s.hub.OpenDirect(ctx, s.principal, f.User); err == nil {
+			info := roomInfo(parley.RoomMembership{Room: room, Role: parley.RoleMember})
+			info.Peer = &peer
+			s.pushFrame(s.hub.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: info}))
+		}
+	case protocol.TypeRooms:
+		var rooms []parley.RoomMembership
+		if rooms, err = s.hub.Rooms(ctx, s.principal); err == nil {
+			list := make([]protocol.RoomInfo, len(rooms))
+			for i, m := range rooms {
+				list[i] = roomInfo(m)
+			}
+			s.pushFrame(s.hub.encode(protocol.RoomList{Type: protocol.TypeRoomList, ID: f.ID, Rooms: list}))
+		}
+	case protocol.TypeInvite, protocol.TypeKick, protocol.TypeBan, protocol.TypeUnban, protocol.TypeMute, protocol.TypeSetRole:
+		err = s.ok(f.ID, s.hub.Moderate(ctx, s.principal, f))
+	case protocol.TypeTopic:
+		err = s.ok(f.ID, s.hub.SetTopic(ctx, s.principal, f.Room, f.Topic))
+	case protocol.TypeEdit:
+		err = s.ok(f.ID, s.hub.Edit(ctx, s.principal, f.Room, f.Seq, f.Text))
+	case protocol.TypeDelete:
+		err = s.ok(f.ID, s.hub.Delete(ctx, s.principal, f.Room, f.Seq))
 	}
 	if err != nil {
 		s.replyError(f.ID, err)
@@ -123,9 +155,12 @@ func (s *Session) joined(name string) *room {
 }
 
 func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
+	adm, err := s.hub.admit(ctx, s.principal, f.Room, parley.ActJoin, "")
+	if err != nil {
+		return err
+	}
 	r := s.joined(f.Room)
 	if r == nil {
-		var err error
 		if r, err = s.hub.acquire(f.Room); err != nil {
 			return err
 		}
@@ -138,9 +173,9 @@ func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
 		s.rooms[f.Room] = r
 		s.mu.Unlock()
 	}
-	err := r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON)
+	err = r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON, adm)
 	if err != nil && parley.ErrorCode(err) == parley.EINTERNAL {
-		s.hub.log.Error("joining a room", "room", f.Room, "user", s.user.Name, "err", err)
+		s.hub.log.Error("joining a room", "room", f.Room, "user", s.principal.Name, "err", err)
 		return parley.Errorf(parley.EUNAVAILABLE, "The room's messages could not be read; try joining again.")
 	}
 	return err
@@ -174,19 +209,12 @@ func (s *Session) send(ctx context.Context, id, roomName, text, nonce string) er
 		return &protocol.RateLimitError{RetryAfter: wait}
 	}
 	s.refused = 0
-	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
-	defer cancel()
-	stored, dup, err := s.hub.store.Append(ctx, parley.Message{Room: roomName, From: s.user, Text: text, Nonce: nonce})
-	if err != nil {
-		if parley.ErrorCode(err) == parley.EINTERNAL {
-			s.hub.log.Error("storing a message", "room", roomName, "user", s.user.Name, "err", err)
-			return parley.Errorf(parley.EUNAVAILABLE, "The message could not be stored and was not sent; send it again.")
-		}
+	if err := r.authorize(s, parley.ActSend); err != nil {
 		return err
 	}
-	if !dup {
-		s.hub.stats.received.Add(1)
-		r.deliver(stored)
+	stored, err := s.hub.appendAndDeliver(ctx, s.principal, roomName, text, nonce)
+	if err != nil {
+		return err
 	}
 	if s.mode == ModeJSON {
 		s.pushFrame(s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: id, Room: roomName, Seq: stored.Seq, Nonce: stored.Nonce}))
@@ -195,15 +223,16 @@ func (s *Session) send(ctx context.Context, id, roomName, text, nonce string) er
 }
 
 func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
-	if s.joined(f.Room) == nil {
+	r := s.joined(f.Room)
+	if r == nil {
 		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection before reading its history.", f.Room)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
-	defer cancel()
-	msgs, more, err := s.hub.store.History(ctx, f.Room, f.Before, f.Limit)
+	if err := r.authorize(s, parley.ActRead); err != nil {
+		return err
+	}
+	msgs, more, err := s.hub.history(ctx, f.Room, f.Before, f.Limit)
 	if err != nil {
-		s.hub.log.Error("reading history", "room", f.Room, "err", err)
-		return parley.Errorf(parley.EUNAVAILABLE, "The history could not be read; try again.")
+		return err
 	}
 	objs := make([]json.RawMessage, len(msgs))
 	for i, m := range msgs {
@@ -263,6 +292,9 @@ func (s *Session) Done() <-chan struct{} { return s.queue.finished }
 
 // cleanup runs once, after the transport is closed.
 func (s *Session) cleanup(code int) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	s.mu.Lock()
 	s.closed = true
 	rooms := s.rooms
@@ -276,9 +308,34 @@ func (s *Session) cleanup(code int) {
 		s.hub.stats.slowCloses.Add(1)
 	}
 	s.hub.unregister(s)
-	s.hub.log.Info("connection closed", "user", s.user.Name, "user_id", s.user.ID, "remote", s.remote,
+	s.hub.log.Info("connection closed", "user", s.principal.Name, "user_id", s.principal.ID, "remote", s.remote,
 		"mode", s.mode.String(), "close_code", code, "duration", s.hub.now().Sub(s.opened).Round(time.Millisecond).String())
 }
 
-// PushControl queues a control frame (a pong) outside the byte cap.
+// PushControl queues a control frame (a pong); one that would overflow the
+// byte cap is dropped.
 func (s *Session) PushControl(frame []byte) { s.queue.pushControl(frame) }
+
+// forget drops room r from the session's joined rooms; it reports whether
+// r was there.
+func (s *Session) forget(name string, r *room) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[name] != r {
+		return false
+	}
+	delete(s.rooms, name)
+	return true
+}
+
+// ok answers a request that succeeded with nothing more to say.
+func (s *Session) ok(id string, err error) error {
+	if err == nil {
+		s.pushFrame(s.hub.encode(protocol.OK{Type: protocol.TypeOK, ID: id}))
+	}
+	return err
+}
+
+func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
+	return protocol.RoomInfo{Name: m.Room.Name, Kind: m.Room.Kind, Topic: m.Room.Topic, Role: m.Role}
+}

@@ -34,6 +34,25 @@ func StoreSuite(t *testing.T, open func(t *testing.T) parley.Store) {
 		{"TextRoundTrip", testTextRoundTrip},
 		{"Timestamps", testTimestamps},
 		{"CancelledContext", testCancelledContext},
+
+		{"MessageGet", ext(testMessageGet)},
+		{"EditMessage", ext(testEditMessage)},
+		{"DeleteMessage", ext(testDeleteMessage)},
+		{"CreateRoom", ext(testCreateRoom)},
+		{"EnsureRoom", ext(testEnsureRoom)},
+		{"SetTopic", ext(testSetTopic)},
+		{"Membership", ext(testMembership)},
+		{"BanEndsMembership", ext(testBanEndsMembership)},
+		{"SetRoleNoneKeepsBan", ext(testSetRoleNoneKeepsBan)},
+		{"MembershipMissingRoom", ext(testMembershipMissingRoom)},
+		{"RoomsOf", ext(testRoomsOf)},
+		{"CreateAccount", ext(testCreateAccount)},
+		{"AccountNameConflicts", ext(testAccountNameConflicts)},
+		{"ExternalUsers", ext(testExternalUsers)},
+		{"Accounts", ext(testAccounts)},
+		{"Sessions", ext(testSessions)},
+		{"SetPasswordEndsSessions", ext(testSetPasswordEndsSessions)},
+		{"SetDisabled", ext(testSetDisabled)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +64,28 @@ func StoreSuite(t *testing.T, open func(t *testing.T) parley.Store) {
 			})
 			tt.fn(t, s)
 		})
+	}
+}
+
+// fullStore is parley.Store with the interfaces that are to be folded into
+// it once every store implements them.
+type fullStore interface {
+	parley.Store
+	parley.MessageEditor
+	parley.RoomStore
+	parley.AccountStore
+}
+
+// ext adapts a test of fullStore to the suite's table. A store that isn't
+// one fails the test: the interfaces are required, only not yet in
+// parley.Store.
+func ext(fn func(t *testing.T, s fullStore)) func(t *testing.T, s parley.Store) {
+	return func(t *testing.T, s parley.Store) {
+		fs, ok := s.(fullStore)
+		if !ok {
+			t.Fatalf("%T does not implement parley.MessageEditor, parley.RoomStore and parley.AccountStore", s)
+		}
+		fn(t, fs)
 	}
 }
 
@@ -316,28 +357,44 @@ func testTextRoundTrip(t *testing.T, s parley.Store) {
 }
 
 func testTimestamps(t *testing.T, s parley.Store) {
-	before := time.Now().Truncate(time.Millisecond)
+	before := time.Now()
 	m := mustAppend(t, s, parley.Message{Room: "ts", From: alice, Text: "now"})
 	after := time.Now()
-	checkTS := func(what string, ts time.Time) {
-		t.Helper()
-		if ts.Location() != time.UTC {
-			t.Errorf("%s: TS location %v, want UTC", what, ts.Location())
-		}
-		if ts.Nanosecond()%int(time.Millisecond) != 0 {
-			t.Errorf("%s: TS %v has sub-millisecond precision", what, ts)
-		}
-		if ts.Before(before) || ts.After(after) {
-			t.Errorf("%s: TS %v not within [%v, %v]", what, ts, before, after)
-		}
+	wantStamp(t, "Append: TS", m.TS, before, after)
+	if !m.EditedAt.IsZero() || m.Deleted {
+		t.Errorf("Append: EditedAt %v, Deleted %v; want zero, false", m.EditedAt, m.Deleted)
 	}
-	checkTS("Append", m.TS)
 	stored := mustMessages(t, s, "ts", 0, 1, 1)
 	if len(stored) == 1 {
-		checkTS("Messages", stored[0].TS)
+		wantStamp(t, "Messages: TS", stored[0].TS, before, after)
 		if !stored[0].TS.Equal(m.TS) {
 			t.Errorf("stored TS %v, Append returned %v", stored[0].TS, m.TS)
 		}
+	}
+}
+
+// wantStamp checks a time the store assigned between before and after:
+// UTC, whole milliseconds, within the window (widened to whole
+// milliseconds, as the store may truncate).
+func wantStamp(tb testing.TB, what string, ts, before, after time.Time) {
+	tb.Helper()
+	if ts.Location() != time.UTC {
+		tb.Errorf("%s: location %v, want UTC", what, ts.Location())
+	}
+	if ts.Nanosecond()%int(time.Millisecond) != 0 {
+		tb.Errorf("%s: %v has sub-millisecond precision", what, ts)
+	}
+	before = before.Truncate(time.Millisecond)
+	if ts.Before(before) || ts.After(after) {
+		tb.Errorf("%s: %v not within [%v, %v]", what, ts, before, after)
+	}
+}
+
+// wantCode fails the test unless err has the given code ("" for nil).
+func wantCode(tb testing.TB, what string, err error, code string) {
+	tb.Helper()
+	if got := parley.ErrorCode(err); got != code {
+		tb.Errorf("%s: error %v (code %q), want code %q", what, err, got, code)
 	}
 }
 
@@ -408,7 +465,8 @@ func wantSeqs(tb testing.TB, msgs []parley.Message, first, last parley.Seq) {
 func sameMessage(tb testing.TB, got, want parley.Message) {
 	tb.Helper()
 	if got.Room != want.Room || got.Seq != want.Seq || got.From != want.From ||
-		got.Text != want.Text || got.Nonce != want.Nonce || !got.TS.Equal(want.TS) {
+		got.Text != want.Text || got.Nonce != want.Nonce || !got.TS.Equal(want.TS) ||
+		!got.EditedAt.Equal(want.EditedAt) || got.Deleted != want.Deleted {
 		tb.Errorf("message %+v, want %+v", got, want)
 	}
 }

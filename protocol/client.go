@@ -23,7 +23,29 @@ const (
 	TypeHistory = "history"
 	TypeTyping  = "typing"
 	TypePing    = "ping"
+
+	TypeCreateRoom = "create_room"
+	TypeOpenDirect = "open_direct"
+	TypeRooms      = "rooms"
+	TypeInvite     = "invite"
+	TypeKick       = "kick"
+	TypeBan        = "ban"
+	TypeUnban      = "unban"
+	TypeMute       = "mute"
+	TypeSetRole    = "set_role"
+	TypeTopic      = "topic"
+	TypeEdit       = "edit"
+	TypeDelete     = "delete"
 )
+
+// typeList names the client frame types in error messages.
+const typeList = "join, leave, send, history, typing, ping, create_room, open_direct, rooms, invite, kick, ban, unban, mute, set_role, topic, edit or delete"
+
+// MaxMuteSeconds bounds a mute: one year.
+const MaxMuteSeconds = 365 * 24 * 3600
+
+// MaxMembers bounds the members named when a room is created.
+const MaxMembers = 100
 
 // ClientFrame is a decoded and validated client frame. Fields a type does
 // not use are zero.
@@ -36,6 +58,14 @@ type ClientFrame struct {
 	Nonce  string      // send
 	Before parley.Seq  // history: only older than this; 0 means newest
 	Limit  int         // history: page size, defaulted
+
+	Kind    parley.RoomKind // create_room: public or private
+	Members []string        // create_room: user ids
+	User    string          // open_direct, invite, kick, ban, unban, mute, set_role: a user id
+	Seq     parley.Seq      // edit, delete
+	Seconds int             // mute: 0 unmutes
+	Role    parley.Role     // set_role: member or moderator
+	Topic   string          // topic, create_room
 }
 
 // wireClientFrame is the JSON shape; pointers tell absent from zero.
@@ -48,6 +78,14 @@ type wireClientFrame struct {
 	Nonce  *string     `json:"nonce"`
 	Before *parley.Seq `json:"before"`
 	Limit  *int        `json:"limit"`
+
+	Kind    *string     `json:"kind"`
+	Members []string    `json:"members"`
+	User    *string     `json:"user"`
+	Seq     *parley.Seq `json:"seq"`
+	Seconds *int        `json:"seconds"`
+	Role    *string     `json:"role"`
+	Topic   *string     `json:"topic"`
 }
 
 // fieldsOf lists the fields each type accepts besides type and id; any other
@@ -60,6 +98,19 @@ var fieldsOf = map[string][]string{
 	TypeHistory: {"room", "before", "limit"},
 	TypeTyping:  {"room"},
 	TypePing:    {},
+
+	TypeCreateRoom: {"room", "kind", "members", "topic"},
+	TypeOpenDirect: {"user"},
+	TypeRooms:      {},
+	TypeInvite:     {"room", "user"},
+	TypeKick:       {"room", "user"},
+	TypeBan:        {"room", "user"},
+	TypeUnban:      {"room", "user"},
+	TypeMute:       {"room", "user", "seconds"},
+	TypeSetRole:    {"room", "user", "role"},
+	TypeTopic:      {"room", "topic"},
+	TypeEdit:       {"room", "seq", "text"},
+	TypeDelete:     {"room", "seq"},
 }
 
 // Decode parses and validates one client frame against limits. On failure it
@@ -89,9 +140,9 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 	allowed, ok := fieldsOf[w.Type]
 	if !ok {
 		if w.Type == "" {
-			return f, parley.Errorf(parley.EBADREQUEST, "The frame has no type; every frame needs one (join, leave, send, history, typing or ping).")
+			return f, parley.Errorf(parley.EBADREQUEST, "The frame has no type; every frame needs one (%s).", typeList)
 		}
-		return f, parley.Errorf(parley.EBADREQUEST, "Unknown frame type %q; use join, leave, send, history, typing or ping.", w.Type)
+		return f, parley.Errorf(parley.EBADREQUEST, "Unknown frame type %q; use %s.", w.Type, typeList)
 	}
 	for key := range keys {
 		if key != "type" && key != "id" && !slices.Contains(allowed, key) {
@@ -106,6 +157,29 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 		if err := parley.ValidateRoomName(f.Room); err != nil {
 			return f, err
 		}
+	}
+	if slices.Contains(allowed, "user") {
+		if w.User == nil {
+			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs a user (a user id).", w.Type)
+		}
+		if err := validateUserID(*w.User); err != nil {
+			return f, err
+		}
+		f.User = *w.User
+	}
+	if slices.Contains(allowed, "seq") {
+		if w.Seq == nil || *w.Seq < 1 {
+			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs the seq (1 or more) of a message.", w.Type)
+		}
+		f.Seq = *w.Seq
+	}
+	if slices.Contains(allowed, "topic") && w.Topic != nil {
+		if n := utf8.RuneCountInString(*w.Topic); n > parley.MaxTopicLen {
+			return f, parley.Errorf(parley.ETOOLARGE, "The topic is %d characters long; the limit is %d.", n, parley.MaxTopicLen)
+		}
+		f.Topic = *w.Topic
+	} else if w.Type == TypeTopic {
+		return f, parley.Errorf(parley.EBADREQUEST, "A topic frame needs a topic (it may be empty to clear it).")
 	}
 	switch w.Type {
 	case TypeJoin:
@@ -128,6 +202,41 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 			return f, err
 		}
 		f.Text = *w.Text
+	case TypeEdit:
+		if w.Text == nil {
+			return f, parley.Errorf(parley.EBADREQUEST, "An edit needs the new text.")
+		}
+		if err := ValidateText(*w.Text, limits.MaxText); err != nil {
+			return f, err
+		}
+		f.Text = *w.Text
+	case TypeCreateRoom:
+		f.Kind = parley.RoomPublic
+		if w.Kind != nil {
+			f.Kind = parley.RoomKind(*w.Kind)
+		}
+		if f.Kind != parley.RoomPublic && f.Kind != parley.RoomPrivate {
+			return f, parley.Errorf(parley.EBADREQUEST, "kind must be public or private, not %q; open a direct conversation with open_direct.", f.Kind)
+		}
+		if len(w.Members) > MaxMembers {
+			return f, parley.Errorf(parley.EBADREQUEST, "A new room may name at most %d members, not %d; invite the rest later.", MaxMembers, len(w.Members))
+		}
+		for _, m := range w.Members {
+			if err := validateUserID(m); err != nil {
+				return f, err
+			}
+		}
+		f.Members = w.Members
+	case TypeMute:
+		if w.Seconds == nil || *w.Seconds < 0 || *w.Seconds > MaxMuteSeconds {
+			return f, parley.Errorf(parley.EBADREQUEST, "A mute needs seconds between 0 (unmute) and %d.", MaxMuteSeconds)
+		}
+		f.Seconds = *w.Seconds
+	case TypeSetRole:
+		if w.Role == nil || (*w.Role != string(parley.RoleMember) && *w.Role != string(parley.RoleModerator)) {
+			return f, parley.Errorf(parley.EBADREQUEST, "role must be member or moderator.")
+		}
+		f.Role = parley.Role(*w.Role)
 	case TypeHistory:
 		if w.Before != nil {
 			if *w.Before < 0 {
@@ -144,6 +253,17 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 		}
 	}
 	return f, nil
+}
+
+// maxUserIDLen bounds a user id: local ids are short, external ones are
+// "ext:" and the token's sub.
+const maxUserIDLen = 128
+
+func validateUserID(id string) error {
+	if id == "" || len(id) > maxUserIDLen || !utf8.ValidString(id) {
+		return parley.Errorf(parley.EBADREQUEST, "A user is named by its id: 1-%d bytes, as frames show it.", maxUserIDLen)
+	}
+	return nil
 }
 
 // ValidateText checks a message text: not empty (nor only white space) and

@@ -162,6 +162,14 @@ func appendMessageFields(buf []byte, m parley.Message) []byte {
 	buf = m.TS.UTC().AppendFormat(buf, TimeLayout)
 	buf = append(buf, `","nonce":`...)
 	buf = appendString(buf, m.Nonce)
+	if !m.EditedAt.IsZero() {
+		buf = append(buf, `,"edited_at":"`...)
+		buf = m.EditedAt.UTC().AppendFormat(buf, TimeLayout)
+		buf = append(buf, '"')
+	}
+	if m.Deleted {
+		buf = append(buf, `,"deleted":true`...)
+	}
 	return append(buf, '}')
 }
 

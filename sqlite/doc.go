@@ -10,9 +10,9 @@
 // Options.MaxBatch), runs them all in one transaction, each in a savepoint of
 // its own so one failing request doesn't fail the others, commits once and
 // answers every request. The database runs in WAL mode with synchronous=FULL,
-// so a nil error from Append or CreateGuest means the write is on disk and
-// survives a crash or a power loss; batching is what keeps that fsync per
-// commit affordable. Reads run on a separate pool of query-only connections
+// so a nil error from any write (Append, CreateGuest, EditMessage, SetRole,
+// CreateSession, ...) means it is on disk and survives a crash or a power
+// loss; batching is what keeps that fsync per commit affordable. Reads run on a separate pool of query-only connections
 // and, thanks to WAL, never wait for the writer.
 //
 // A write request whose context is done before the writer takes it is

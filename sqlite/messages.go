@@ -63,7 +63,7 @@ func (s *Store) Messages(ctx context.Context, room string, after, until parley.S
 		return nil, nil
 	}
 	msgs, err := s.queryMessages(ctx, `
-		SELECT room, seq, user_id, user_name, text, ts, nonce FROM messages
+		SELECT `+messageCols+` FROM messages
 		WHERE room = ? AND seq > ? AND seq <= ?
 		ORDER BY seq LIMIT ?`, room, after, until, limit)
 	if err != nil {
@@ -84,7 +84,7 @@ func (s *Store) History(ctx context.Context, room string, before parley.Seq, lim
 	}
 	// One row more than asked says whether older ones exist.
 	msgs, err := s.queryMessages(ctx, `
-		SELECT room, seq, user_id, user_name, text, ts, nonce FROM messages
+		SELECT `+messageCols+` FROM messages
 		WHERE room = ? AND seq < ?
 		ORDER BY seq DESC LIMIT ?`, room, before, limit+1)
 	if err != nil {
@@ -136,14 +136,32 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 	return msgs, nil
 }
 
-// scanMessage reads the columns room, seq, user_id, user_name, text, ts,
-// nonce, in that order.
+// scanMessage reads the columns messageCols names, in that order.
 func scanMessage(row interface{ Scan(...any) error }) (parley.Message, error) {
 	var m parley.Message
-	var ts int64
-	if err := row.Scan(&m.Room, &m.Seq, &m.From.ID, &m.From.Name, &m.Text, &ts, &m.Nonce); err != nil {
+	var ts, edited int64
+	if err := row.Scan(&m.Room, &m.Seq, &m.From.ID, &m.From.Name, &m.Text, &ts, &m.Nonce,
+		&edited, &m.Deleted); err != nil {
 		return parley.Message{}, err
 	}
 	m.TS = time.UnixMilli(ts).UTC()
+	m.EditedAt = fromMillis(edited)
 	return m, nil
+}
+
+// fromMillis reads the columns where 0 means "never" (edited_at,
+// muted_until) as the zero time, others as UTC times.
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// toMillis is fromMillis's inverse.
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

@@ -7,17 +7,25 @@ import (
 	"fmt"
 )
 
-// writerStmts are the writer's statements, prepared once at Open. Parsing
-// SQL was most of the writer's CPU per request, and the one writer
-// goroutine's CPU bounds how many writes a batch can hold. They are
-// prepared on the writer pool's only connection, so tx.StmtContext reuses
-// them instead of preparing again.
+// messageCols are the columns scanMessage reads, in its order.
+const messageCols = `room, seq, user_id, user_name, text, ts, nonce, edited_at, deleted`
+
+// writerStmts are the writer's statements on the message path, prepared
+// once at Open. Parsing SQL was most of the writer's CPU per request, and
+// the one writer goroutine's CPU bounds how many writes a batch can hold.
+// They are prepared on the writer pool's only connection, so
+// tx.StmtContext reuses them instead of preparing again. Rare writes
+// (rooms, memberships, accounts) run their SQL as text: preparing them
+// would cost every Open for no throughput that matters.
 type writerStmts struct {
 	savepoint, rollbackTo, release *sql.Stmt
 
 	findNonce, advanceHead, insertMessage *sql.Stmt
+	editMessage, deleteMessage            *sql.Stmt
 
 	nameTaken, insertUser *sql.Stmt
+
+	all []*sql.Stmt // for close
 }
 
 func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
@@ -26,6 +34,9 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 	prep := func(query string) *sql.Stmt {
 		st, err := db.PrepareContext(ctx, query)
 		errs = append(errs, err)
+		if st != nil {
+			w.all = append(w.all, st)
+		}
 		return st
 	}
 	w.savepoint = prep(`SAVEPOINT req`)
@@ -34,7 +45,7 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 
 	// "nonce <> ''" lets the planner use the partial index messages_nonce.
 	w.findNonce = prep(`
-		SELECT room, seq, user_id, user_name, text, ts, nonce FROM messages
+		SELECT ` + messageCols + ` FROM messages
 		WHERE room = ? AND user_id = ? AND nonce = ? AND nonce <> ''`)
 	w.advanceHead = prep(`
 		INSERT INTO rooms (name, head, created_at) VALUES (?, 1, ?)
@@ -43,12 +54,21 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 	w.insertMessage = prep(`
 		INSERT INTO messages (room, seq, user_id, user_name, text, ts, nonce)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	w.editMessage = prep(`
+		UPDATE messages SET text = ?, edited_at = ?
+		WHERE room = ? AND seq = ? AND deleted = 0
+		RETURNING ` + messageCols)
+	w.deleteMessage = prep(`
+		UPDATE messages SET text = '', deleted = 1
+		WHERE room = ? AND seq = ?
+		RETURNING ` + messageCols)
 
-	// users.name is COLLATE NOCASE, so = compares case-insensitively.
-	w.nameTaken = prep(`SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`)
+	// users.name is COLLATE NOCASE, so = compares case-insensitively;
+	// "kind <> 'external'" lets the planner use the partial index users_name.
+	w.nameTaken = prep(`SELECT EXISTS (SELECT 1 FROM users WHERE name = ? AND kind <> 'external')`)
 	w.insertUser = prep(`
-		INSERT INTO users (id, name, kind, token_hash, created_at)
-		VALUES (?, ?, 'guest', ?, ?)`)
+		INSERT INTO users (id, name, kind, token_hash, password_hash, admin, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
 
 	if err := errors.Join(errs...); err != nil {
 		w.close()
@@ -58,10 +78,7 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 }
 
 func (w *writerStmts) close() {
-	for _, st := range []*sql.Stmt{w.savepoint, w.rollbackTo, w.release,
-		w.findNonce, w.advanceHead, w.insertMessage, w.nameTaken, w.insertUser} {
-		if st != nil {
-			st.Close()
-		}
+	for _, st := range w.all {
+		st.Close()
 	}
 }

@@ -102,7 +102,25 @@ func TestClosed(t *testing.T) {
 	if err := s.Ping(ctx); parley.ErrorCode(err) != parley.EUNAVAILABLE {
 		t.Errorf("Ping after Close: %v, want %s", err, parley.EUNAVAILABLE)
 	}
+	for what, err := range map[string]error{
+		"Message":       second(s.Message(ctx, "r", 1)),
+		"EditMessage":   second(s.EditMessage(ctx, "r", 1, "x")),
+		"EnsureRoom":    second(s.EnsureRoom(ctx, "r")),
+		"Membership":    second(s.Membership(ctx, "r", "u")),
+		"SetRole":       s.SetRole(ctx, "r", "u", parley.RoleMember),
+		"RoomsOf":       second(s.RoomsOf(ctx, "u")),
+		"User":          second(s.User(ctx, "u")),
+		"CreateAccount": second(s.CreateAccount(ctx, "a", "h", false)),
+		"Accounts":      second(s.Accounts(ctx)),
+		"DeleteSession": s.DeleteSession(ctx, []byte("t")),
+	} {
+		if parley.ErrorCode(err) != parley.EUNAVAILABLE {
+			t.Errorf("%s after Close: %v, want %s", what, err, parley.EUNAVAILABLE)
+		}
+	}
 }
+
+func second[T any](_ T, err error) error { return err }
 
 // TestCloseWhileWriting checks that Close neither hangs nor loses an
 // acknowledged write: every Append that returned nil is in the file.

@@ -34,10 +34,24 @@ func (s *Store) CreateGuest(ctx context.Context, name string, tokenHash []byte) 
 	return parley.User{ID: id, Name: name}, nil
 }
 
-// createGuestTx runs on the writer goroutine. Checking the name first
-// rather than mapping the unique-index error keeps ECONFLICT about the name
-// only; the single writer makes the check race-free.
+// createGuestTx runs on the writer goroutine.
 func (s *Store) createGuestTx(tx *sql.Tx, id, name string, tokenHash []byte) error {
+	ctx := context.Background()
+	if err := s.checkNameTx(tx, name); err != nil {
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, s.stmts.insertUser).ExecContext(ctx,
+		id, name, string(parley.KindGuest), tokenHash, "", false, s.now().UnixMilli()); err != nil {
+		return fmt.Errorf("insert user: %w", classify(err))
+	}
+	return nil
+}
+
+// checkNameTx returns ECONFLICT when a guest or account has name,
+// case-insensitively. Checking first rather than mapping the unique-index
+// error keeps ECONFLICT about the name only; the single writer makes the
+// check race-free.
+func (s *Store) checkNameTx(tx *sql.Tx, name string) error {
 	ctx := context.Background()
 	var taken bool
 	if err := tx.StmtContext(ctx, s.stmts.nameTaken).QueryRowContext(ctx, name).Scan(&taken); err != nil {
@@ -46,14 +60,10 @@ func (s *Store) createGuestTx(tx *sql.Tx, id, name string, tokenHash []byte) err
 	if taken {
 		return parley.Errorf(parley.ECONFLICT, "The name %q is taken.", name)
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.insertUser).ExecContext(ctx,
-		id, name, tokenHash, s.now().UnixMilli()); err != nil {
-		return fmt.Errorf("insert user: %w", classify(err))
-	}
 	return nil
 }
 
-// UserByTokenHash returns the user whose token hashes to tokenHash, or
+// UserByTokenHash returns the guest whose token hashes to tokenHash, or
 // ENOTFOUND.
 func (s *Store) UserByTokenHash(ctx context.Context, tokenHash []byte) (parley.User, error) {
 	if s.closed() {
@@ -61,7 +71,7 @@ func (s *Store) UserByTokenHash(ctx context.Context, tokenHash []byte) (parley.U
 	}
 	var u parley.User
 	err := s.rdb.QueryRowContext(ctx,
-		`SELECT id, name FROM users WHERE token_hash = ?`, tokenHash).Scan(&u.ID, &u.Name)
+		`SELECT id, name FROM users WHERE token_hash = ? AND kind = 'guest'`, tokenHash).Scan(&u.ID, &u.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.User{}, parley.Errorf(parley.ENOTFOUND, "No user has this token.")
 	}

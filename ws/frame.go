@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/binary"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -26,7 +27,13 @@ func (Framer) Pong(payload []byte) []byte { return frame(ws.OpPong, payload) }
 // control frame limit).
 func (Framer) Close(code int, reason string) []byte {
 	if len(reason) > 123 {
-		reason = reason[:123]
+		// Cut at a rune boundary: a reason that isn't UTF-8 makes the client
+		// fail the connection instead of closing it.
+		n := 123
+		for n > 0 && !utf8.RuneStart(reason[n]) {
+			n--
+		}
+		reason = reason[:n]
 	}
 	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 	return frame(ws.OpClose, append(payload, reason...))

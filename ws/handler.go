@@ -96,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{User: id.User, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
 }
 
 // serve runs one connection's read loop until the connection ends.
@@ -104,7 +104,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	c := &conn{Conn: netConn, writeTimeout: h.opts.WriteTimeout}
 	sess, err := h.hub.Connect(ctx, c, info)
 	if err != nil {
-		h.log.Warn("connection refused by the hub", "user", info.User.Name, "remote", info.Remote, "err", err)
+		h.log.Warn("connection refused by the hub", "user", info.Principal.Name, "remote", info.Remote, "err", err)
 		c.Write(net.Buffers{Framer{}.Close(protocol.CloseGoingAway, parley.ErrorMessage(err))})
 		c.Close()
 		return
@@ -147,7 +147,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		var pc *peerClosed
 		switch {
 		case errors.As(err, &ce):
-			h.log.Info("closing a connection that broke the protocol", "user", info.User.Name, "remote", info.Remote, "code", ce.code, "reason", ce.reason)
+			h.log.Info("closing a connection that broke the protocol", "user", info.Principal.Name, "remote", info.Remote, "code", ce.code, "reason", ce.reason)
 			sess.Close(ce.code, ce.reason)
 		case errors.As(err, &pc):
 			sess.Close(pc.echo, "")

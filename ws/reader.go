@@ -64,7 +64,9 @@ func (rd *reader) next() error {
 	if err := ws.CheckHeader(hdr, state); err != nil {
 		return &closeError{protocol.CloseProtocolError, err.Error()}
 	}
-	if hdr.Length > int64(rd.maxMessage) || int64(len(rd.frag))+hdr.Length > int64(rd.maxMessage) {
+	// Control frames (at most 125 bytes, checked above) may arrive between a
+	// message's fragments and are no part of it.
+	if !hdr.OpCode.IsControl() && (hdr.Length > int64(rd.maxMessage) || int64(len(rd.frag))+hdr.Length > int64(rd.maxMessage)) {
 		return &closeError{protocol.CloseTooBig, fmt.Sprintf("message over %d bytes", rd.maxMessage)}
 	}
 	payload := make([]byte, hdr.Length)
@@ -115,6 +117,9 @@ func closeFrom(payload []byte) error {
 		return &closeError{protocol.CloseProtocolError, "close frame with a 1-byte payload"}
 	}
 	code, reason := ws.ParseCloseFrameData(payload)
+	if code > 4999 { // RFC 6455 7.4.2 defines no codes above 4999; gobwas lets them through
+		return &closeError{protocol.CloseProtocolError, fmt.Sprintf("close code %d is not defined", code)}
+	}
 	if err := ws.CheckCloseFrameData(code, reason); err != nil {
 		if errors.Is(err, ws.ErrProtocolInvalidUTF8) {
 			return &closeError{protocol.CloseInvalidUTF8, err.Error()}

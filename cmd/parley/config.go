@@ -23,6 +23,13 @@ type serveConfig struct {
 	LogFormat      string
 	LogLevel       string
 	ShutdownGrace  time.Duration
+	Registration   string
+	SessionTTL     time.Duration
+	JWTSecret      string
+	JWTKeys        string
+	TLSCert        string
+	TLSKey         string
+	TLSSelfSigned  bool
 }
 
 func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -40,6 +47,13 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts: open (anyone, at POST /api/register) or closed (admins, with parley user add)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login lasts")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `secret` for HS256 JWTs from your own app (better set as PARLEY_JWT_SECRET)")
+	fs.StringVar(&c.JWTKeys, "jwt-key", "", "comma-separated PEM `files` of RSA or Ed25519 public keys for RS256 / EdDSA JWTs")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` (PEM); with --tls-key serves https and wss on --addr")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` (PEM) for --tls-cert")
+	fs.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve https and wss with a throwaway self-signed certificate, for trying TLS out")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a stop may take before connections are dropped")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: parley serve [flags]\n\nRuns the Parley chat server: the chat page at /, WebSocket at /ws,\n/healthz and /metrics. Every flag can also be set with an environment\nvariable PARLEY_<FLAG>, e.g. PARLEY_ADDR=:8080 or PARLEY_ALLOWED_ORIGINS=...;\na flag on the command line wins.\n\nFlags:\n")
@@ -49,12 +63,13 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its PARLEY_<NAME> environment variable.
-func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+// line from its PARLEY_<NAME> environment variable. Positional arguments
+// are refused unless positional is true.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, positional bool) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !positional {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	given := map[string]bool{}
@@ -94,13 +109,26 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, c.LogFormat)
 	case c.Data == "":
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
+	case c.Registration != "open" && c.Registration != "closed":
+		return fmt.Errorf("%w: --registration must be open or closed, not %q", errUsage, c.Registration)
+	case c.SessionTTL < time.Minute:
+		return fmt.Errorf("%w: --session-ttl must be at least 1m, not %s", errUsage, c.SessionTTL)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	case c.TLSSelfSigned && c.TLSCert != "":
+		return fmt.Errorf("%w: use either --tls-self-signed or --tls-cert/--tls-key", errUsage)
+	case c.JWTSecret != "" && len(c.JWTSecret) < 32:
+		return fmt.Errorf("%w: --jwt-secret must be at least 32 bytes, so it can't be guessed", errUsage)
 	}
 	return nil
 }
 
-func (c *serveConfig) allowedOrigins() []string {
+func (c *serveConfig) allowedOrigins() []string { return splitList(c.AllowedOrigins) }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
 	var out []string
-	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+	for _, o := range strings.Split(v, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			out = append(out, o)
 		}

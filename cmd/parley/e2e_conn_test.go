@@ -50,7 +50,7 @@ func TestHeartbeatClosesSilentPeer(t *testing.T) {
 func TestSlowConsumerIsDropped(t *testing.T) {
 	s := startServer(t, func(c *serveConfig) {
 		c.Rate, c.Burst = 1e6, 1e6
-		c.QueueBytes = 64 << 10
+		c.QueueBytes = 256 << 10
 		c.MaxText = 8000
 	})
 	// The slow client has a tiny receive buffer and never reads.

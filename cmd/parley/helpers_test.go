@@ -30,7 +30,7 @@ type testServer struct {
 func defaultConfig(tb testing.TB) serveConfig {
 	tb.Helper()
 	var c serveConfig
-	if err := parseFlags(newServeFlags(&c, io.Discard), nil, func(string) string { return "" }); err != nil {
+	if err := parseFlags(newServeFlags(&c, io.Discard), nil, func(string) string { return "" }, false); err != nil {
 		tb.Fatal(err)
 	}
 	c.Data = tb.TempDir()

@@ -23,6 +23,8 @@ const usage = `Parley is a self-hosted real-time chat server.
 Usage:
   parley serve [flags]   run the server; every flag is also an environment
                          variable PARLEY_<NAME> (see parley serve --help)
+  parley user ...        manage accounts (parley user help)
+  parley token ...       print a JWT for testing (parley token --help)
   parley version         print the version
   parley help            print this help
 
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr, getenv)
+	case "user":
+		return userCommand(ctx, args[1:], os.Stdin, stdout, stderr, getenv)
+	case "token":
+		return tokenCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "parley", buildVersion())
 		return nil

@@ -246,7 +246,7 @@ func TestCommandLine(t *testing.T) {
 	fs := newServeFlags(&c, &errb)
 	if err := parseFlags(fs, []string{"--rate", "5"}, func(k string) string {
 		return map[string]string{"PARLEY_ADDR": ":7000", "PARLEY_RATE": "9"}[k]
-	}); err != nil || c.Addr != ":7000" || c.Rate != 5 {
+	}, false); err != nil || c.Addr != ":7000" || c.Rate != 5 {
 		t.Errorf("env: %v %+v", err, c)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ import (
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var c serveConfig
 	fs := newServeFlags(&c, stderr)
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := parseFlags(fs, args, getenv, false); err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {
@@ -45,8 +46,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
+	scheme := "http"
+	if a.http.TLSConfig != nil {
+		scheme = "https"
+	}
 	log.Info("parley is serving", "version", buildVersion(), "addr", ln.Addr().String(), "data", c.Data,
-		"url", "http://"+displayAddr(ln.Addr()))
+		"url", scheme+"://"+displayAddr(ln.Addr()), "guests", c.Guests, "registration", c.Registration, "jwt", a.cfg.JWTSecret != "" || a.cfg.JWTKeys != "")
 	return a.run(ctx, ln)
 }
 
@@ -63,7 +68,7 @@ func newApp(c serveConfig, log *slog.Logger) (*app, error) {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	dbPath := filepath.Join(c.Data, "parley.db")
+	dbPath := dataPath(c.Data)
 	db, err := sqlite.Open(dbPath, sqlite.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("opening the database %s: %w", dbPath, err)
@@ -81,11 +86,27 @@ func newApp(c serveConfig, log *slog.Logger) (*app, error) {
 	})
 	reg.WatchHub(h)
 
+	accounts := &auth.Accounts{Store: store, SessionTTL: c.SessionTTL, Throttle: auth.NewThrottle(nil)}
+	jwt, err := c.jwtVerifier()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests}
+	tlsConf, err := c.tlsConfig()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	router := httpapi.NewRouter(httpapi.Config{
-		WS: ws.NewHandler(h, auth.Guests{Users: store, Enabled: c.Guests}, ws.Options{
+		WS: ws.NewHandler(h, authn, ws.Options{
 			AllowedOrigins: c.allowedOrigins(),
 			Logger:         log,
 		}),
+		API: &httpapi.API{
+			Auth: authn, Accounts: accounts, Chat: h,
+			OpenRegistration: c.Registration == "open", Logger: log,
+		},
 		Web:     web.Handler(),
 		Metrics: reg.Handler(),
 		Health: func(ctx context.Context) error {
@@ -98,6 +119,7 @@ func newApp(c serveConfig, log *slog.Logger) (*app, error) {
 	})
 	srv := &http.Server{
 		Handler:           router,
+		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -113,7 +135,13 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	go func() { hubDone <- a.hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
 	serveDone := make(chan error, 1)
-	go func() { serveDone <- a.http.Serve(ln) }()
+	go func() {
+		if a.http.TLSConfig != nil {
+			serveDone <- a.http.ServeTLS(ln, "", "")
+			return
+		}
+		serveDone <- a.http.Serve(ln)
+	}()
 
 	select {
 	case err := <-serveDone:
@@ -134,12 +162,32 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// jwtVerifier returns the verifier --jwt-secret and --jwt-key configure, or
+// nil when neither is set.
+func (c *serveConfig) jwtVerifier() (*auth.JWTVerifier, error) {
+	var keys []crypto.PublicKey
+	for _, path := range splitList(c.JWTKeys) {
+		k, err := auth.LoadPublicKey(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --jwt-key: %v", errUsage, err)
+		}
+		keys = append(keys, k)
+	}
+	if c.JWTSecret == "" && len(keys) == 0 {
+		return nil, nil
+	}
+	return auth.NewJWTVerifier([]byte(c.JWTSecret), keys, nil)
+}
+
 // close releases the store; call it after run returns.
 func (a *app) close() {
 	if err := a.db.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}
 }
+
+// dataPath is the SQLite database inside the data directory.
+func dataPath(dir string) string { return filepath.Join(dir, "parley.db") }
 
 // displayAddr turns a listen address into one a browser can open.
 func displayAddr(a net.Addr) string {

@@ -1,0 +1,92 @@
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/parleychat/parley"
+)
+
+// SessionCookie carries a browser's session token.
+const SessionCookie = "parley_session"
+
+// Identity is who a request speaks for.
+type Identity struct {
+	Principal parley.Principal
+	// Token is set for a guest created by this request; the client keeps it
+	// to come back as the same user.
+	Token string
+}
+
+// Authenticator turns a request's credentials into an Identity: a session
+// token or JWT in the Authorization header, ?token=, or the session cookie
+// (in that order); otherwise a new guest named by ?name= when guests are
+// allowed. It is safe for concurrent use.
+type Authenticator struct {
+	Guests   Guests
+	Accounts *Accounts
+	JWT      *JWTVerifier // nil refuses JWTs
+	// AllowGuests lets requests without credentials in as new guests.
+	AllowGuests bool
+}
+
+// Authenticate returns the request's identity. Bad, expired or revoked
+// credentials are EUNAUTHORIZED, and so is a request without credentials
+// when guests are not allowed.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
+	if token := Credential(r); token != "" {
+		p, err := a.Verify(ctx, token)
+		return Identity{Principal: p}, err
+	}
+	if !a.AllowGuests {
+		return Identity{}, parley.Errorf(parley.EUNAUTHORIZED, "Sign in first: this server does not allow guests.")
+	}
+	u, token, err := a.Guests.Create(ctx, r.URL.Query().Get("name"))
+	return Identity{Principal: parley.Principal{User: u, Kind: parley.KindGuest}, Token: token}, err
+}
+
+// Verify returns the principal of any kind of token.
+func (a *Authenticator) Verify(ctx context.Context, token string) (parley.Principal, error) {
+	switch {
+	case isJWT(token):
+		if a.JWT == nil {
+			return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "This server does not accept JWTs; its operator can set --jwt-secret or --jwt-key.")
+		}
+		return a.JWT.Verify(token)
+	case strings.HasPrefix(token, sessionPrefix):
+		return a.Accounts.Principal(ctx, token)
+	default:
+		if !a.AllowGuests {
+			return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "Sign in first: this server does not allow guests.")
+		}
+		u, err := a.Guests.ByToken(ctx, token)
+		return parley.Principal{User: u, Kind: parley.KindGuest}, err
+	}
+}
+
+// Credential returns the token a request presents, or "".
+func Credential(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(token)
+		}
+	}
+	if token := r.URL.Query().Get("token"); token != "" {
+		return token
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// RemoteIP is the address login throttling counts against.
+func RemoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,168 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/parleychat/parley"
+)
+
+// maxExternalNameLen bounds a JWT's display name.
+const maxExternalNameLen = 64
+
+// JWTVerifier checks tokens minted by the application Parley is embedded
+// in: HS256 with a shared secret, or RS256 / EdDSA with its public keys.
+// It is safe for concurrent use.
+type JWTVerifier struct {
+	secret []byte
+	keys   []crypto.PublicKey
+	now    func() time.Time
+}
+
+// NewJWTVerifier returns a verifier for the secret (may be empty) and the
+// public keys (may be none); at least one must be given.
+func NewJWTVerifier(secret []byte, keys []crypto.PublicKey, now func() time.Time) (*JWTVerifier, error) {
+	if len(secret) == 0 && len(keys) == 0 {
+		return nil, errors.New("auth: a JWT verifier needs a secret or a public key")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &JWTVerifier{secret: secret, keys: keys, now: now}, nil
+}
+
+// LoadPublicKey reads an RSA or Ed25519 public key from a PEM file
+// (PKIX "PUBLIC KEY" block).
+func LoadPublicKey(path string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the JWT key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("the JWT key %s is not PEM", path)
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the JWT key %s: %w", path, err)
+	}
+	switch key.(type) {
+	case *rsa.PublicKey, ed25519.PublicKey:
+		return key, nil
+	}
+	return nil, fmt.Errorf("the JWT key %s is a %T; use an RSA or Ed25519 public key", path, key)
+}
+
+// claims are the token fields Parley reads.
+type claims struct {
+	Name  string   `json:"name"`
+	Rooms []string `json:"rooms,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Verify checks token and returns its principal. Every failure is
+// EUNAUTHORIZED with a reason that never echoes the token.
+func (v *JWTVerifier) Verify(token string) (parley.Principal, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, v.key,
+		jwt.WithValidMethods([]string{"HS256", "RS256", "EdDSA"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(v.now),
+		jwt.WithLeeway(5*time.Second),
+	)
+	if err != nil {
+		reason := "its signature or format is wrong"
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			reason = "it has expired"
+		} else if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+			reason = "it has no exp claim"
+		}
+		return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: %s.", reason)
+	}
+	if c.Subject == "" || len(c.Subject) > 120 {
+		return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: sub must name the user (1-120 bytes).")
+	}
+	if err := validateDisplayName(c.Name); err != nil {
+		return parley.Principal{}, err
+	}
+	for _, r := range c.Rooms {
+		if err := parley.ValidateRoomName(r); err != nil {
+			return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: its rooms claim names %q, which is not a room name.", r)
+		}
+	}
+	p := parley.Principal{
+		User: parley.User{ID: parley.ExternalIDPrefix + c.Subject, Name: c.Name},
+		Kind: parley.KindExternal,
+		// JSON [] decodes to an empty, non-nil list: a present but empty
+		// rooms claim allows no room at all.
+		Rooms:   c.Rooms,
+		Expires: c.ExpiresAt.Time,
+	}
+	return p, nil
+}
+
+func (v *JWTVerifier) key(t *jwt.Token) (any, error) {
+	switch t.Method.Alg() {
+	case "HS256":
+		if len(v.secret) == 0 {
+			return nil, errors.New("no HMAC secret configured")
+		}
+		return v.secret, nil
+	case "RS256", "EdDSA":
+		var keys []jwt.VerificationKey
+		for _, k := range v.keys {
+			switch k.(type) {
+			case *rsa.PublicKey:
+				if t.Method.Alg() == "RS256" {
+					keys = append(keys, k)
+				}
+			case ed25519.PublicKey:
+				if t.Method.Alg() == "EdDSA" {
+					keys = append(keys, k)
+				}
+			}
+		}
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("no %s key configured", t.Method.Alg())
+		}
+		return jwt.VerificationKeySet{Keys: keys}, nil
+	}
+	return nil, fmt.Errorf("algorithm %s not accepted", t.Method.Alg())
+}
+
+// Sign mints an HS256 token, for `parley token` and tests.
+func (v *JWTVerifier) Sign(userID, name string, rooms []string, ttl time.Duration) (string, error) {
+	if len(v.secret) == 0 {
+		return "", errors.New("signing needs --jwt-secret")
+	}
+	now := v.now()
+	c := claims{Name: name, Rooms: rooms, RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   userID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(v.secret)
+}
+
+func validateDisplayName(name string) error {
+	if name == "" || utf8.RuneCountInString(name) > maxExternalNameLen || !utf8.ValidString(name) {
+		return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name must be 1-%d characters.", maxExternalNameLen)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name has control characters.")
+		}
+	}
+	return nil
+}

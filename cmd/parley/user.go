@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/auth"
+	"github.com/parleychat/parley/sqlite"
+)
+
+const userUsage = `Usage:
+  parley user add NAME [--admin]   create an account (the first admin is made this way)
+  parley user list                 list accounts
+  parley user passwd NAME          set a new password; ends the account's sessions
+  parley user disable NAME         disable an account; ends its sessions
+
+The password is read from the terminal without echo, or from the first line
+of standard input when that is not a terminal. Every subcommand takes
+--data DIR (default ./parley-data, or PARLEY_DATA), the server's data
+directory; it works while the server runs.
+`
+
+// userCommand runs "parley user ...".
+func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		fmt.Fprint(stderr, userUsage)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: parley user needs a subcommand", errUsage)
+		}
+		return flag.ErrHelp
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("parley user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
+	data := fs.String("data", "./parley-data", "data `directory` of the server")
+	admin := fs.Bool("admin", false, "make the account a site admin (user add)")
+	if err := parseFlags(fs, args[1:], getenv, true); err != nil {
+		return err
+	}
+	need := map[string]int{"add": 1, "list": 0, "passwd": 1, "disable": 1}
+	n, known := need[sub]
+	if !known {
+		fmt.Fprint(stderr, userUsage)
+		return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+	}
+	if fs.NArg() != n {
+		return fmt.Errorf("%w: parley user %s takes %d argument(s), got %d", errUsage, sub, n, fs.NArg())
+	}
+	store, err := sqlite.Open(dataPath(*data), sqlite.Options{})
+	if err != nil {
+		return fmt.Errorf("opening the database in %s: %w", *data, err)
+	}
+	defer store.Close()
+	accounts := &auth.Accounts{Store: store}
+	name := fs.Arg(0)
+
+	switch sub {
+	case "add":
+		pw, err := readPassword(stdin, stderr, "Password for "+name+": ")
+		if err != nil {
+			return err
+		}
+		u, err := accounts.Create(ctx, name, pw, *admin)
+		if err != nil {
+			return fmt.Errorf("adding %s: %s", name, parley.ErrorMessage(err))
+		}
+		role := "account"
+		if *admin {
+			role = "admin account"
+		}
+		fmt.Fprintf(stdout, "created %s %s (id %s)\n", role, u.Name, u.ID)
+	case "list":
+		list, err := store.Accounts(ctx)
+		if err != nil {
+			return fmt.Errorf("listing accounts: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tID\tADMIN\tDISABLED\tCREATED")
+		for _, a := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\n", a.Name, a.ID, a.Admin, a.Disabled, a.CreatedAt.UTC().Format("2006-01-02"))
+		}
+		return tw.Flush()
+	case "passwd":
+		pw, err := readPassword(stdin, stderr, "New password for "+name+": ")
+		if err != nil {
+			return err
+		}
+		if err := accounts.SetPassword(ctx, name, pw); err != nil {
+			return fmt.Errorf("setting the password of %s: %s", name, parley.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "password of %s changed; its sessions are ended\n", name)
+	case "disable":
+		if _, err := accounts.Disable(ctx, name); err != nil {
+			return fmt.Errorf("disabling %s: %s", name, parley.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "%s is disabled; its sessions are ended\n", name)
+	}
+	return nil
+}
+
+// readPassword reads a password from the terminal without echo, or the
+// first line of a non-terminal stdin.
+func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, prompt)
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		return string(pw), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("%w: no password on stdin", errUsage)
+	}
+	return pw, nil
+}
