@@ -54,9 +54,11 @@ func Authorize(d Decision) error {
 	}
 
 	switch d.Action {
-	case ActJoin, ActRead, ActTyping, ActEditOwn, ActDeleteOwn:
+	case ActJoin, ActRead, ActTyping, ActDeleteOwn:
 		return nil
-	case ActSend:
+	case ActSend, ActEditOwn:
+		// An edit publishes new text as a send does: a mute stops both,
+		// or editing an old message would speak through it.
 		if m.Muted(d.Now) && !p.Admin {
 			return Errorf(EFORBIDDEN, "You are muted in %s until %s.", r.Name, m.MutedUntil.UTC().Format(time.RFC3339))
 		}

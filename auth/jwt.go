@@ -67,7 +67,7 @@ func LoadPublicKey(path string) (crypto.PublicKey, error) {
 // claims are the token fields Parley reads.
 type claims struct {
 	Name  string   `json:"name"`
-	Rooms []string `json:"rooms,omitempty"`
+	Rooms []string `json:"rooms"`
 	jwt.RegisteredClaims
 }
 
@@ -147,11 +147,12 @@ func (v *JWTVerifier) Sign(userID, name string, rooms []string, ttl time.Duratio
 		return "", errors.New("signing needs --jwt-secret")
 	}
 	now := v.now()
-	c := claims{Name: name, Rooms: rooms, RegisteredClaims: jwt.RegisteredClaims{
-		Subject:   userID,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}}
+	c := jwt.MapClaims{"sub": userID, "name": name, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	// An empty list must go into the token as [] (no room at all); left
+	// out, as omitempty would, it would mean every room.
+	if rooms != nil {
+		c["rooms"] = rooms
+	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(v.secret)
 }
 

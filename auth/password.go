@@ -60,20 +60,26 @@ func VerifyPassword(hash, pw string) bool {
 	if len(parts) != 6 || parts[1] != "argon2id" || len(pw) > MaxPasswordLen {
 		return false
 	}
-	var version int
-	var memory, time uint32
-	var threads uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return false
 	}
+	// Sscanf ignores what follows the last verb, so the parameters must
+	// also read back exactly: "p=1junk" or "m=+19456" is not a hash.
+	var memory, time uint32
+	var threads uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", memory, time, threads) ||
 		memory == 0 || memory > 1<<20 || time == 0 || time > 16 || threads == 0 {
 		return false
 	}
+	// The decoder skips newlines and ignores the unused low bits of the
+	// last character, so salt and key must also encode back exactly: each
+	// hash has one spelling.
 	b64 := base64.RawStdEncoding
 	salt, err1 := b64.DecodeString(parts[4])
 	want, err2 := b64.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 128 {
+	if err1 != nil || err2 != nil || b64.EncodeToString(salt) != parts[4] || b64.EncodeToString(want) != parts[5] ||
+		len(salt) < 8 || len(want) < 16 || len(want) > 128 {
 		return false
 	}
 	got := argon2.IDKey([]byte(pw), salt, time, memory, threads, uint32(len(want)))

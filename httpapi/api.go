@@ -56,12 +56,16 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/rooms", a.createRoom)
 	mux.HandleFunc("GET /api/rooms/{room}/messages", a.history)
 	mux.HandleFunc("POST /api/rooms/{room}/messages", a.post)
-	// Unknown API paths answer in JSON, not with the web page's 404.
+	// Unknown API paths answer in JSON, not with the web page's 404, and so
+	// do known paths asked with another method (which the mux would answer
+	// with a plain-text 405). A method-less "/api/" would conflict with the
+	// web page's "GET /", so the methods are listed.
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, parley.Errorf(parley.ENOTFOUND, "There is no API endpoint %s %s.", r.Method, r.URL.Path))
 	}
-	mux.HandleFunc("GET /api/", notFound)
-	mux.HandleFunc("POST /api/", notFound)
+	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		mux.HandleFunc(method+" /api/", notFound)
+	}
 }
 
 // fail answers with err, logging it when it is internal.

@@ -28,7 +28,7 @@ func (h *Hub) appendAndDeliver(ctx context.Context, p parley.Principal, room, te
 	}
 	if !dup {
 		h.stats.received.Add(1)
-		h.Deliver(stored)
+		h.emit(event{Room: room, Kind: evMessage, Message: &stored})
 	}
 	return stored, nil
 }

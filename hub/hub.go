@@ -24,9 +24,12 @@ type Options struct {
 	ReplayTail int
 	// StoreTimeout bounds each store call made for a client (5s).
 	StoreTimeout time.Duration
-	Framer       Framer       // nil: payloads unframed (tests)
-	Logger       *slog.Logger // nil: discard
-	Now          func() time.Time
+	// Broker connects this node to the others serving the same rooms; nil
+	// for a single node.
+	Broker parley.Broker
+	Framer Framer       // nil: payloads unframed (tests)
+	Logger *slog.Logger // nil: discard
+	Now    func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +80,10 @@ type Hub struct {
 	log    *slog.Logger
 	now    func() time.Time
 	stats  stats
+	// node names this hub among the cluster's; broker is nil for one node.
+	node      string
+	broker    parley.Broker
+	clustered bool
 	// apiLimits rate-limits posts made over HTTP, per user.
 	apiLimits userLimits
 
@@ -95,6 +102,9 @@ func New(store Store, opts Options) *Hub {
 		store:     store,
 		log:       opts.Logger,
 		apiLimits: userLimits{rate: opts.Limits.Rate, burst: opts.Limits.Burst},
+		node:      newNodeID(),
+		broker:    opts.Broker,
+		clustered: opts.Broker != nil,
 		now:       opts.Now,
 		rooms:     make(map[string]*room),
 		sessions:  make(map[*Session]struct{}),
@@ -198,9 +208,25 @@ func (h *Hub) Deliver(m parley.Message) {
 	}
 }
 
-// Run pings every connection each heartbeat until ctx ends. Peers that stop
-// answering are noticed by the read loop's deadline, not here.
+// Run pings every connection each heartbeat until ctx ends; in a cluster
+// it also receives the other nodes' events and keeps presence fresh.
+// Peers that stop answering are noticed by the read loop's deadline.
 func (h *Hub) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if h.clustered {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := h.broker.Run(ctx, h.receive, h.caughtUp); err != nil {
+				h.log.Error("the broker stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			h.runPresence(ctx)
+		}()
+	}
 	t := time.NewTicker(h.opts.Heartbeat)
 	defer t.Stop()
 	ping := h.opts.Framer.Ping()

@@ -83,13 +83,8 @@ func (h *Hub) Moderate(ctx context.Context, p parley.Principal, f protocol.Clien
 	if err != nil {
 		return storeError("changing a membership", err)
 	}
-	h.withRoom(f.Room, func(r *room) {
-		r.tellLocked(ev)
-		r.setStandingLocked(f.User, standing)
-	})
-	if standing.Role == parley.RoleNone && adm.room.Kind != parley.RoomPublic || standing.Banned || f.Type == protocol.TypeKick {
-		h.evict(f.Room, f.User)
-	}
+	evict := standing.Role == parley.RoleNone && adm.room.Kind != parley.RoomPublic || standing.Banned || f.Type == protocol.TypeKick
+	h.emit(event{Room: f.Room, Kind: evFrame, Frame: protocol.Encode(ev), User: &target, Standing: &standing, Evict: evict})
 	return nil
 }
 
@@ -101,10 +96,8 @@ func (h *Hub) SetTopic(ctx context.Context, p parley.Principal, name, topic stri
 	if err := h.store.SetTopic(ctx, name, topic); err != nil {
 		return storeError("setting a topic", err)
 	}
-	h.withRoom(name, func(r *room) {
-		r.info.Topic = topic
-		r.tellLocked(protocol.TopicEvent{Type: protocol.TypeTopicSet, Room: name, Topic: topic, By: p.User})
-	})
+	h.emit(event{Room: name, Kind: evFrame, Topic: &topic,
+		Frame: protocol.Encode(protocol.TopicEvent{Type: protocol.TypeTopicSet, Room: name, Topic: topic, By: p.User})})
 	return nil
 }
 
@@ -117,11 +110,9 @@ func (h *Hub) Edit(ctx context.Context, p parley.Principal, name string, seq par
 	if err != nil {
 		return storeError("editing a message", err)
 	}
-	h.withRoom(name, func(r *room) {
-		r.replaceRecentLocked(m)
-		r.tellLocked(protocol.MessageEdited{Type: protocol.TypeMessageEdited, Room: name, Seq: seq, Text: m.Text,
-			EditedAt: protocol.FormatTime(m.EditedAt), By: p.User})
-	})
+	h.emit(event{Room: name, Kind: evFrame, Message: &m,
+		Frame: protocol.Encode(protocol.MessageEdited{Type: protocol.TypeMessageEdited, Room: name, Seq: seq, Text: m.Text,
+			EditedAt: protocol.FormatTime(m.EditedAt), By: p.User})})
 	return nil
 }
 
@@ -135,10 +126,8 @@ func (h *Hub) Delete(ctx context.Context, p parley.Principal, name string, seq p
 	if err != nil {
 		return storeError("deleting a message", err)
 	}
-	h.withRoom(name, func(r *room) {
-		r.replaceRecentLocked(m)
-		r.tellLocked(protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, Room: name, Seq: seq, By: p.User})
-	})
+	h.emit(event{Room: name, Kind: evFrame, Message: &m,
+		Frame: protocol.Encode(protocol.MessageDeleted{Type: protocol.TypeMessageDeleted, Room: name, Seq: seq, By: p.User})})
 	return nil
 }
 
@@ -163,20 +152,6 @@ func (h *Hub) checkMessageAction(ctx context.Context, p parley.Principal, room s
 		return parley.Errorf(parley.EFORBIDDEN, "You may only edit your own messages.")
 	}
 	return parley.Authorize(parley.Decision{Principal: p, Action: parley.ActDeleteAny, Room: adm.room, Member: adm.member, Now: h.now()})
-}
-
-// withRoom runs fn under the lock of room's local state, if this node has
-// any.
-func (h *Hub) withRoom(name string, fn func(*room)) {
-	h.mu.Lock()
-	r := h.rooms[name]
-	h.mu.Unlock()
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fn(r)
 }
 
 // evict removes every connection of userID from room, after the member

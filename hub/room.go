@@ -2,9 +2,6 @@ package hub
 
 import (
 	"context"
-	"maps"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -62,14 +59,6 @@ type room struct {
 	online    map[string]*presence    // by user id
 	recent    [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
 	nrecent   int
-}
-
-// presence counts one user's connections in the room.
-type presence struct {
-	user  parley.User
-	conns int
-	// joinedAt orders the online list by arrival.
-	joinedAt time.Time
 }
 
 func newRoom(h *Hub, name string) *room {
@@ -140,23 +129,45 @@ func (r *room) fillGap() {
 		}
 	}
 	r.mu.Unlock()
-	if until == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.StoreTimeout)
-	defer cancel()
-	msgs, err := r.hub.store.Messages(ctx, r.name, from, until-1, int(until-1-from))
-	if err != nil {
-		r.hub.log.Warn("filling a gap in a room's messages", "room", r.name, "after", from, "err", err)
-	}
-	for _, m := range msgs {
-		r.deliver(m)
+	if until != 0 {
+		r.fetch(from, until-1)
 	}
 	r.mu.Lock()
 	if len(r.pending) > 0 && r.gapTimer == nil {
 		r.gapTimer = time.AfterFunc(gapWait, r.fillGap)
 	}
 	r.mu.Unlock()
+}
+
+// catchUp delivers whatever the store has past what this node delivered:
+// messages published while the broker was unreachable.
+func (r *room) catchUp() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.StoreTimeout)
+	defer cancel()
+	head, err := r.hub.store.Head(ctx, r.name)
+	if err != nil {
+		r.hub.log.Warn("catching up on a room", "room", r.name, "err", err)
+		return
+	}
+	r.mu.Lock()
+	from, loaded := r.delivered, r.loaded
+	r.mu.Unlock()
+	if loaded && head > from {
+		r.fetch(from, head)
+	}
+}
+
+// fetch reads the messages after..until from the store and delivers them.
+func (r *room) fetch(after, until parley.Seq) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.StoreTimeout)
+	defer cancel()
+	msgs, err := r.hub.store.Messages(ctx, r.name, after, until, int(until-after))
+	if err != nil {
+		r.hub.log.Warn("reading missed messages of a room", "room", r.name, "after", after, "err", err)
+	}
+	for _, m := range msgs {
+		r.deliver(m)
+	}
 }
 
 func (r *room) broadcastLocked(out *outMessage) {
@@ -206,10 +217,22 @@ func (r *room) recentFromLocked(from parley.Seq) ([]*outMessage, bool) {
 // replay is false), then live messages, with nothing lost or repeated at the
 // seam between backlog and live.
 func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Seq, replay bool, adm admission) error {
+	// Events for the other nodes go out once the room's lock is released,
+	// which every path below does before this deferred call runs.
+	var events []event
+	defer func() {
+		for _, ev := range events {
+			r.hub.publish(ev)
+		}
+	}()
 	r.mu.Lock()
-	if err := r.loadLocked(ctx); err != nil {
-		r.mu.Unlock()
-		return err
+	if !r.loaded {
+		if err := r.loadLocked(ctx); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		// New here: ask the other nodes whom they have in the room.
+		events = append(events, event{Room: r.name, Kind: evSync})
 	}
 	r.info = adm.room
 	m := r.members[s]
@@ -226,7 +249,9 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 		}
 		m = &member{}
 		r.members[s] = m
-		r.addPresenceLocked(s)
+		if r.addLocalLocked(s.principal.User) {
+			events = append(events, event{Room: r.name, Kind: evHere, User: &s.principal.User})
+		}
 	}
 	m.standing = adm.member
 	// A repeated join on the same connection is a request for the backlog
@@ -296,89 +321,66 @@ func (r *room) authorize(s *Session, act parley.Action) error {
 // leave removes s from the room; it reports whether s was a member.
 func (r *room) leave(s *Session) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.members[s]; !ok {
+		r.mu.Unlock()
 		return false
 	}
 	delete(r.members, s)
-	r.removePresenceLocked(s)
+	last := r.removeLocalLocked(s.principal.User)
+	r.mu.Unlock()
+	if last {
+		r.hub.publish(event{Room: r.name, Kind: evGone, User: &s.principal.User})
+	}
 	return true
-}
-
-func (r *room) addPresenceLocked(s *Session) {
-	p := r.online[s.principal.ID]
-	if p != nil {
-		p.conns++
-		return
-	}
-	r.online[s.principal.ID] = &presence{user: s.principal.User, conns: 1, joinedAt: r.hub.now()}
-	r.announceLocked(s, protocol.PresenceJoin)
-}
-
-func (r *room) removePresenceLocked(s *Session) {
-	p := r.online[s.principal.ID]
-	if p == nil {
-		return
-	}
-	if p.conns--; p.conns > 0 {
-		return
-	}
-	delete(r.online, s.principal.ID)
-	r.announceLocked(s, protocol.PresenceLeave)
-}
-
-// announceLocked tells the room's other users that s's user arrived or left.
-func (r *room) announceLocked(s *Session, event string) {
-	r.toOthersLocked(s.principal.ID, protocol.Presence{Type: protocol.TypePresence, Room: r.name, Event: event, User: s.principal.User})
 }
 
 // typing tells the others that s is typing, at most once per typingInterval.
 func (r *room) typing(s *Session) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := r.members[s]
 	now := r.hub.now()
 	if m == nil || now.Sub(m.lastTyping) < typingInterval {
+		r.mu.Unlock()
 		return
 	}
 	m.lastTyping = now
-	r.toOthersLocked(s.principal.ID, protocol.Typing{Type: protocol.TypeTyping, Room: r.name, User: s.principal.User})
+	r.mu.Unlock()
+	frame := protocol.Encode(protocol.Typing{Type: protocol.TypeTyping, Room: r.name, User: s.principal.User})
+	r.hub.emit(event{Room: r.name, Kind: evFrame, Frame: frame, Except: s.principal.ID})
 }
 
-// toOthersLocked sends a JSON frame, encoded once, to every JSON-mode member
-// who is not the given user; text mode only carries messages.
-func (r *room) toOthersLocked(userID string, frame any) {
+// toOthersLocked sends a JSON payload, framed once, to every JSON-mode
+// member who is not the given user; text mode only carries messages.
+func (r *room) toOthersLocked(userID string, payload []byte) {
 	var wire []byte
 	for s := range r.members {
 		if s.principal.ID == userID || s.mode != ModeJSON {
 			continue
 		}
 		if wire == nil {
-			wire = r.hub.encode(frame)
+			wire = r.hub.opts.Framer.Text(payload)
 		}
 		s.pushFrame(wire)
 	}
 }
 
-// onlineLocked lists the room's users in the order they arrived.
-func (r *room) onlineLocked() []parley.User {
-	ps := slices.Collect(maps.Values(r.online))
-	slices.SortFunc(ps, func(a, b *presence) int {
-		if c := a.joinedAt.Compare(b.joinedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.user.Name, b.user.Name)
-	})
-	users := make([]parley.User, len(ps))
-	for i, p := range ps {
-		users[i] = p.user
+// applyFrame sends an event's frame to the room's members and applies its
+// side effects on this node's state.
+func (r *room) applyFrame(ev event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.User != nil && ev.Standing != nil {
+		r.setStandingLocked(ev.User.ID, *ev.Standing)
 	}
-	return users
-}
-
-// tellLocked sends a room event to every JSON-mode member.
-func (r *room) tellLocked(frame any) {
-	r.toOthersLocked("", frame)
+	if ev.Topic != nil {
+		r.info.Topic = *ev.Topic
+	}
+	if ev.Message != nil {
+		r.replaceRecentLocked(*ev.Message)
+	}
+	if len(ev.Frame) > 0 {
+		r.toOthersLocked(ev.Except, ev.Frame)
+	}
 }
 
 // setStandingLocked updates the cached standing of userID's sessions.

@@ -17,7 +17,9 @@ type stats struct {
 	received    atomic.Int64
 	delivered   atomic.Int64
 	slowCloses  atomic.Int64
-	errors      [len(errorCodes)]atomic.Int64 // indexed like errorCodes
+	// publishErrors counts room events other nodes may have missed.
+	publishErrors atomic.Int64
+	errors        [len(errorCodes)]atomic.Int64 // indexed like errorCodes
 }
 
 func (s *stats) countError(code string) {
@@ -32,12 +34,13 @@ func (s *stats) countError(code string) {
 
 // Stats is a snapshot of the hub's counters, for metrics.
 type Stats struct {
-	Connections int64
-	Rooms       int
-	Received    int64 // messages stored from this node's sessions
-	Delivered   int64 // message frames queued to recipients
-	SlowCloses  int64 // connections closed for overflowing their queue
-	Errors      map[string]int64
+	Connections   int64
+	Rooms         int
+	Received      int64 // messages stored from this node's sessions
+	Delivered     int64 // message frames queued to recipients
+	SlowCloses    int64 // connections closed for overflowing their queue
+	PublishErrors int64 // room events the broker did not take
+	Errors        map[string]int64
 }
 
 // Stats returns the hub's counters.
@@ -46,12 +49,13 @@ func (h *Hub) Stats() Stats {
 	rooms := len(h.rooms)
 	h.mu.Unlock()
 	st := Stats{
-		Connections: h.stats.connections.Load(),
-		Rooms:       rooms,
-		Received:    h.stats.received.Load(),
-		Delivered:   h.stats.delivered.Load(),
-		SlowCloses:  h.stats.slowCloses.Load(),
-		Errors:      make(map[string]int64, len(errorCodes)),
+		Connections:   h.stats.connections.Load(),
+		Rooms:         rooms,
+		Received:      h.stats.received.Load(),
+		Delivered:     h.stats.delivered.Load(),
+		SlowCloses:    h.stats.slowCloses.Load(),
+		PublishErrors: h.stats.publishErrors.Load(),
+		Errors:        make(map[string]int64, len(errorCodes)),
 	}
 	for i, c := range errorCodes {
 		st.Errors[c] = h.stats.errors[i].Load()

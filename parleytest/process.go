@@ -87,12 +87,17 @@ func (p *process) running() bool {
 }
 
 // stop sends sig and waits up to wait for the child to exit, then kills it.
+// A wait of 0 waits as long as it takes, for SIGKILL.
 func (p *process) stop(sig os.Signal, wait time.Duration) error {
 	if !p.running() {
 		return nil
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("stop %s: %w", p.name, err)
+	}
+	if wait <= 0 {
+		<-p.exited
+		return nil
 	}
 	select {
 	case <-p.exited:

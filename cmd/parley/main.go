@@ -38,7 +38,7 @@ var version = ""
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "parley:", err)
 		}
@@ -61,7 +61,8 @@ func exitCode(err error) int {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// run runs the command args; stdin feeds the commands that read a password.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: no command given", errUsage)
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr, getenv)
 	case "user":
-		return userCommand(ctx, args[1:], os.Stdin, stdout, stderr, getenv)
+		return userCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "token":
 		return tokenCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-version":

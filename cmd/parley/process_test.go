@@ -215,16 +215,16 @@ func TestCommandLine(t *testing.T) {
 	env := func(k string) string {
 		return map[string]string{"PARLEY_MAX_TEXT": "abc"}[k]
 	}
-	err := run(t.Context(), []string{"serve", "--data", t.TempDir()}, &out, &errb, env)
+	err := run(t.Context(), []string{"serve", "--data", t.TempDir()}, nil, &out, &errb, env)
 	if err == nil || !strings.Contains(err.Error(), "PARLEY_MAX_TEXT") || exitCode(err) != 2 {
 		t.Errorf("bad environment value: %v", err)
 	}
-	err = run(t.Context(), []string{"serve", "--log-format", "xml"}, &out, &errb, func(string) string { return "" })
+	err = run(t.Context(), []string{"serve", "--log-format", "xml"}, nil, &out, &errb, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "--log-format") || exitCode(err) != 2 {
 		t.Errorf("bad flag value: %v", err)
 	}
 	errb.Reset()
-	err = run(t.Context(), []string{"serve", "--help"}, &out, &errb, func(string) string { return "" })
+	err = run(t.Context(), []string{"serve", "--help"}, nil, &out, &errb, func(string) string { return "" })
 	if exitCode(err) != 0 {
 		t.Errorf("--help: %v", err)
 	}
@@ -235,10 +235,10 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := run(t.Context(), []string{"version"}, &out, &errb, nil); err != nil || !strings.HasPrefix(out.String(), "parley ") {
+	if err := run(t.Context(), []string{"version"}, nil, &out, &errb, nil); err != nil || !strings.HasPrefix(out.String(), "parley ") {
 		t.Errorf("version: %v %q", err, out.String())
 	}
-	if err := run(t.Context(), []string{"fly"}, &out, &errb, nil); exitCode(err) != 2 {
+	if err := run(t.Context(), []string{"fly"}, nil, &out, &errb, nil); exitCode(err) != 2 {
 		t.Errorf("unknown command: %v", err)
 	}
 	// The environment sets what the command line doesn't.

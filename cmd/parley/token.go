@@ -26,7 +26,7 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, getenv, false); err != nil {
-		return err
+		return usageError(err)
 	}
 	switch {
 	case *user == "" || *name == "":
@@ -39,6 +39,10 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	var roomList []string
 	if *rooms != "" {
 		roomList = splitList(*rooms)
+		if len(roomList) == 0 {
+			// Without this, --rooms "," would mint a token for every room.
+			return fmt.Errorf("%w: --rooms names no room", errUsage)
+		}
 		for _, r := range roomList {
 			if err := parley.ValidateRoomName(r); err != nil {
 				return fmt.Errorf("%w: --rooms: %s", errUsage, parley.ErrorMessage(err))

@@ -45,17 +45,18 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
 	data := fs.String("data", "./parley-data", "data `directory` of the server")
 	admin := fs.Bool("admin", false, "make the account a site admin (user add)")
-	if err := parseFlags(fs, args[1:], getenv, true); err != nil {
-		return err
-	}
 	need := map[string]int{"add": 1, "list": 0, "passwd": 1, "disable": 1}
 	n, known := need[sub]
 	if !known {
 		fmt.Fprint(stderr, userUsage)
 		return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 	}
-	if fs.NArg() != n {
-		return fmt.Errorf("%w: parley user %s takes %d argument(s), got %d", errUsage, sub, n, fs.NArg())
+	pos, err := parseInterspersed(fs, args[1:], getenv)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) != n {
+		return fmt.Errorf("%w: parley user %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
 	store, err := sqlite.Open(dataPath(*data), sqlite.Options{})
 	if err != nil {
@@ -63,7 +64,10 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	defer store.Close()
 	accounts := &auth.Accounts{Store: store}
-	name := fs.Arg(0)
+	var name string
+	if n == 1 {
+		name = pos[0]
+	}
 
 	switch sub {
 	case "add":
@@ -107,6 +111,39 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stdout, "%s is disabled; its sessions are ended\n", name)
 	}
 	return nil
+}
+
+// parseInterspersed parses args allowing flags after positional arguments,
+// as in "parley user add ann --admin" (the flag package alone stops at
+// "ann"), then fills unset flags from the environment. It returns the
+// positional arguments; those after "--" are never read as flags.
+func parseInterspersed(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, parseFlags(fs, nil, getenv, false)
+}
+
+// usageError marks a flag-parsing error as a usage mistake (exit status 2);
+// the flag package returns them unmarked. --help stays flag.ErrHelp.
+func usageError(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
 }
 
 // readPassword reads a password from the terminal without echo, or the

@@ -1,0 +1,174 @@
+package hub
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/protocol"
+)
+
+// presence is one user's presence in a room: their connections on this
+// node, and the other nodes that said they have the user, each with the
+// time its word expires. The user is online while either is non-empty.
+type presence struct {
+	user     parley.User
+	conns    int
+	nodes    map[string]time.Time
+	joinedAt time.Time // orders the online list by arrival
+}
+
+func (p *presence) online() bool { return p.conns > 0 || len(p.nodes) > 0 }
+
+func (r *room) presenceOf(u parley.User) *presence {
+	p := r.online[u.ID]
+	if p == nil {
+		p = &presence{user: u, joinedAt: r.hub.now()}
+		r.online[u.ID] = p
+	}
+	return p
+}
+
+// addLocalLocked counts a new local connection of u; it reports whether it
+// is u's first here, which the other nodes must hear of.
+func (r *room) addLocalLocked(u parley.User) bool {
+	p := r.presenceOf(u)
+	was := p.online()
+	p.conns++
+	if !was {
+		r.announceLocked(u, protocol.PresenceJoin)
+	}
+	return p.conns == 1
+}
+
+// removeLocalLocked counts a local connection of u gone; it reports whether
+// it was u's last here.
+func (r *room) removeLocalLocked(u parley.User) bool {
+	p := r.online[u.ID]
+	if p == nil || p.conns == 0 {
+		return false
+	}
+	p.conns--
+	r.dropIfOfflineLocked(p)
+	return p.conns == 0
+}
+
+func (r *room) dropIfOfflineLocked(p *presence) {
+	if !p.online() {
+		delete(r.online, p.user.ID)
+		r.announceLocked(p.user, protocol.PresenceLeave)
+	}
+}
+
+// announceLocked tells the room's other users that u arrived or left.
+func (r *room) announceLocked(u parley.User, ev string) {
+	r.toOthersLocked(u.ID, protocol.Encode(protocol.Presence{Type: protocol.TypePresence, Room: r.name, Event: ev, User: u}))
+}
+
+// applyPresence applies another node's presence news.
+func (r *room) applyPresence(ev event) {
+	r.mu.Lock()
+	now := r.hub.now()
+	switch ev.Kind {
+	case evHere:
+		if ev.User != nil {
+			r.remoteHereLocked(*ev.User, ev.Node, now)
+		}
+	case evGone:
+		if p := r.online[userID(ev.User)]; p != nil {
+			delete(p.nodes, ev.Node)
+			r.dropIfOfflineLocked(p)
+		}
+	case evRefresh:
+		listed := make(map[string]bool, len(ev.Users))
+		for _, u := range ev.Users {
+			listed[u.ID] = true
+			r.remoteHereLocked(u, ev.Node, now)
+		}
+		for _, p := range r.online {
+			if _, ok := p.nodes[ev.Node]; ok && !listed[p.user.ID] {
+				delete(p.nodes, ev.Node)
+				r.dropIfOfflineLocked(p)
+			}
+		}
+	}
+	var users []parley.User
+	if ev.Kind == evSync {
+		users = r.localUsersLocked()
+	}
+	r.mu.Unlock()
+	if len(users) > 0 {
+		r.hub.publish(event{Room: r.name, Kind: evRefresh, Users: users})
+	}
+}
+
+func (r *room) remoteHereLocked(u parley.User, node string, now time.Time) {
+	p := r.presenceOf(u)
+	was := p.online()
+	if p.nodes == nil {
+		p.nodes = make(map[string]time.Time)
+	}
+	p.nodes[node] = now.Add(presenceTTL)
+	if !was {
+		r.announceLocked(u, protocol.PresenceJoin)
+	}
+}
+
+// expireRemote drops other nodes' presence entries that were not refreshed
+// in time: their node is gone.
+func (r *room) expireRemote() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.hub.now()
+	for _, p := range r.online {
+		for node, until := range p.nodes {
+			if now.After(until) {
+				delete(p.nodes, node)
+			}
+		}
+		r.dropIfOfflineLocked(p)
+	}
+}
+
+// localUsers lists the users with connections in the room on this node.
+func (r *room) localUsers() []parley.User {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.localUsersLocked()
+}
+
+func (r *room) localUsersLocked() []parley.User {
+	var users []parley.User
+	for _, p := range r.online {
+		if p.conns > 0 {
+			users = append(users, p.user)
+		}
+	}
+	return users
+}
+
+// onlineLocked lists the room's users, on any node, in the order they
+// arrived.
+func (r *room) onlineLocked() []parley.User {
+	ps := slices.Collect(maps.Values(r.online))
+	slices.SortFunc(ps, func(a, b *presence) int {
+		if c := a.joinedAt.Compare(b.joinedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.user.Name, b.user.Name)
+	})
+	users := make([]parley.User, len(ps))
+	for i, p := range ps {
+		users[i] = p.user
+	}
+	return users
+}
+
+func userID(u *parley.User) string {
+	if u == nil {
+		return ""
+	}
+	return u.ID
+}
