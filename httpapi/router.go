@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/parleychat/parley"
 )
 
 // Config is what the router mounts. Nil handlers are not mounted.
@@ -15,8 +13,8 @@ type Config struct {
 	Web     http.Handler // the browser client, at /
 	Metrics http.Handler // GET /metrics
 	API     *API         // /api/
-	// Health reports whether the dependencies answer; nil means healthy.
-	Health func(ctx context.Context) error
+	// Health names each dependency and the check of whether it answers.
+	Health map[string]func(ctx context.Context) error
 	Logger *slog.Logger
 }
 
@@ -43,14 +41,19 @@ func NewRouter(c Config) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
-		if c.Health != nil {
-			if err := c.Health(ctx); err != nil {
-				log.Warn("health check failed", "err", err)
-				WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": parley.ErrorMessage(err)})
-				return
+		status, code := "ok", http.StatusOK
+		checks := make(map[string]string, len(c.Health))
+		for name, check := range c.Health {
+			checks[name] = "ok"
+			if err := check(ctx); err != nil {
+				log.Warn("health check failed", "dependency", name, "err", err)
+				// The cause goes to the log: it may name hosts a public probe
+				// has no business knowing.
+				checks[name] = "down"
+				status, code = "unavailable", http.StatusServiceUnavailable
 			}
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 	})
 	if c.Web != nil {
 		mux.Handle("GET /", c.Web)

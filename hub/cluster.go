@@ -26,12 +26,14 @@ const (
 	evSync    = "sync"    // a node asks the others for a refresh
 )
 
-// presenceRefresh is how often a node tells the others whom it has in each
-// room; an entry not refreshed for presenceTTL is dropped, so the users of
-// a node that died leave presence within presenceTTL.
+// A node tells the others whom it has in each room every
+// Options.PresenceRefresh; an entry not refreshed for presenceTTL of those
+// intervals is dropped, so the users of a node that died leave presence
+// within about presenceTTL intervals plus one sweep.
 const (
-	presenceRefresh = 10 * time.Second
-	presenceTTL     = 3 * presenceRefresh
+	presenceTTL = 2.5
+	// sweepsPerRefresh is how often expired entries are looked for.
+	sweepsPerRefresh = 5
 )
 
 // event is one room change on the wire between nodes.
@@ -143,9 +145,9 @@ func (h *Hub) caughtUp() {
 // runPresence refreshes this node's presence entries on the other nodes and
 // drops theirs that expired, until ctx ends.
 func (h *Hub) runPresence(ctx context.Context) {
-	t := time.NewTicker(presenceRefresh)
+	t := time.NewTicker(h.opts.PresenceRefresh / sweepsPerRefresh)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -159,6 +161,9 @@ func (h *Hub) runPresence(ctx context.Context) {
 		h.mu.Unlock()
 		for _, r := range rooms {
 			r.expireRemote()
+			if tick%sweepsPerRefresh != 0 {
+				continue
+			}
 			if users := r.localUsers(); len(users) > 0 {
 				h.publish(event{Room: r.name, Kind: evRefresh, Users: users})
 			}

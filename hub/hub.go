@@ -24,6 +24,10 @@ type Options struct {
 	ReplayTail int
 	// StoreTimeout bounds each store call made for a client (5s).
 	StoreTimeout time.Duration
+	// PresenceRefresh is how often a cluster node confirms its users to the
+	// others (10s); a dead node's users leave presence about 2.5 intervals
+	// after its last confirmation.
+	PresenceRefresh time.Duration
 	// Broker connects this node to the others serving the same rooms; nil
 	// for a single node.
 	Broker parley.Broker
@@ -56,6 +60,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReplayTail <= 0 {
 		o.ReplayTail = 50
+	}
+	if o.PresenceRefresh <= 0 {
+		o.PresenceRefresh = 10 * time.Second
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second

@@ -110,7 +110,7 @@ func (r *room) remoteHereLocked(u parley.User, node string, now time.Time) {
 	if p.nodes == nil {
 		p.nodes = make(map[string]time.Time)
 	}
-	p.nodes[node] = now.Add(presenceTTL)
+	p.nodes[node] = now.Add(time.Duration(presenceTTL * float64(r.hub.opts.PresenceRefresh)))
 	if !was {
 		r.announceLocked(u, protocol.PresenceJoin)
 	}

@@ -10,26 +10,29 @@ import (
 
 // serveConfig is everything "parley serve" is told.
 type serveConfig struct {
-	Addr           string
-	Data           string
-	Guests         bool
-	AllowedOrigins string
-	MaxText        int
-	Heartbeat      time.Duration
-	Rate           float64
-	Burst          int
-	QueueBytes     int
-	MaxReplay      int
-	LogFormat      string
-	LogLevel       string
-	ShutdownGrace  time.Duration
-	Registration   string
-	SessionTTL     time.Duration
-	JWTSecret      string
-	JWTKeys        string
-	TLSCert        string
-	TLSKey         string
-	TLSSelfSigned  bool
+	Addr            string
+	Data            string
+	Guests          bool
+	AllowedOrigins  string
+	MaxText         int
+	Heartbeat       time.Duration
+	Rate            float64
+	Burst           int
+	QueueBytes      int
+	MaxReplay       int
+	LogFormat       string
+	LogLevel        string
+	ShutdownGrace   time.Duration
+	Store           string
+	Broker          string
+	PresenceRefresh time.Duration
+	Registration    string
+	SessionTTL      time.Duration
+	JWTSecret       string
+	JWTKeys         string
+	TLSCert         string
+	TLSKey          string
+	TLSSelfSigned   bool
 }
 
 func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -47,6 +50,9 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.Store, "store", "", "PostgreSQL `URL` (postgres://user:pass@host/db) for cluster mode; empty keeps SQLite in --data")
+	fs.StringVar(&c.Broker, "broker", "", "Redis `URL` (redis://host:6379/0) connecting the nodes of a cluster; empty for a single node")
+	fs.DurationVar(&c.PresenceRefresh, "presence-refresh", 10*time.Second, "cluster mode: how often a node confirms its users to the others; a dead node's users leave presence within about 3 intervals")
 	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts: open (anyone, at POST /api/register) or closed (admins, with parley user add)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login lasts")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `secret` for HS256 JWTs from your own app (better set as PARLEY_JWT_SECRET)")
@@ -109,6 +115,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, c.LogFormat)
 	case c.Data == "":
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
+	case c.PresenceRefresh < 100*time.Millisecond:
+		return fmt.Errorf("%w: --presence-refresh must be at least 100ms, not %s", errUsage, c.PresenceRefresh)
 	case c.Registration != "open" && c.Registration != "closed":
 		return fmt.Errorf("%w: --registration must be open or closed, not %q", errUsage, c.Registration)
 	case c.SessionTTL < time.Minute:

@@ -25,6 +25,7 @@ Usage:
                          variable PARLEY_<NAME> (see parley serve --help)
   parley user ...        manage accounts (parley user help)
   parley token ...       print a JWT for testing (parley token --help)
+  parley migrate         apply schema migrations (parley migrate --help)
   parley version         print the version
   parley help            print this help
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[1:], stdout, stderr, getenv)
 	case "user":
 		return userCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "migrate":
+		return migrateCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "token":
 		return tokenCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-version":

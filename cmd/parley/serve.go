@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/parleychat/parley/hub"
 	"github.com/parleychat/parley/metrics"
 	"github.com/parleychat/parley/protocol"
-	"github.com/parleychat/parley/sqlite"
 	"github.com/parleychat/parley/web"
 	"github.com/parleychat/parley/ws"
 )
@@ -50,53 +48,67 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if a.http.TLSConfig != nil {
 		scheme = "https"
 	}
-	log.Info("parley is serving", "version", buildVersion(), "addr", ln.Addr().String(), "data", c.Data,
+	log.Info("parley is serving", "version", buildVersion(), "addr", ln.Addr().String(), "store", storeName(c), "broker", redact(c.Broker),
 		"url", scheme+"://"+displayAddr(ln.Addr()), "guests", c.Guests, "registration", c.Registration, "jwt", a.cfg.JWTSecret != "" || a.cfg.JWTKeys != "")
 	return a.run(ctx, ln)
 }
 
 // app is one wired Parley server.
 type app struct {
-	cfg  serveConfig
-	log  *slog.Logger
-	db   *sqlite.Store
-	hub  *hub.Hub
-	http *http.Server
+	cfg    serveConfig
+	log    *slog.Logger
+	db     parley.Store
+	broker parley.Broker // nil for a single node
+	hub    *hub.Hub
+	http   *http.Server
 }
 
 func newApp(c serveConfig, log *slog.Logger) (*app, error) {
-	if err := os.MkdirAll(c.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the data directory: %w", err)
-	}
-	dbPath := dataPath(c.Data)
-	db, err := sqlite.Open(dbPath, sqlite.Options{Logger: log})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := openStore(ctx, c.Store, c.Data, log)
 	if err != nil {
-		return nil, fmt.Errorf("opening the database %s: %w", dbPath, err)
+		return nil, err
 	}
+	broker, err := openBroker(c.Broker, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: c, log: log, db: db, broker: broker}
+	if err := a.wire(); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
 
+// wire builds the hub and the HTTP server over the opened store and broker.
+func (a *app) wire() error {
+	c, log, db := a.cfg, a.log, a.db
 	reg := metrics.New()
 	store := reg.InstrumentStore(db)
 	h := hub.New(store, hub.Options{
-		Limits:     protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
-		Heartbeat:  c.Heartbeat,
-		QueueBytes: c.QueueBytes,
-		MaxReplay:  c.MaxReplay,
-		Framer:     ws.Framer{},
-		Logger:     log,
+		Limits:          protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
+		Heartbeat:       c.Heartbeat,
+		QueueBytes:      c.QueueBytes,
+		MaxReplay:       c.MaxReplay,
+		Broker:          a.broker,
+		PresenceRefresh: c.PresenceRefresh,
+		Framer:          ws.Framer{},
+		Logger:          log,
 	})
 	reg.WatchHub(h)
 
 	accounts := &auth.Accounts{Store: store, SessionTTL: c.SessionTTL, Throttle: auth.NewThrottle(nil)}
 	jwt, err := c.jwtVerifier()
 	if err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests}
 	tlsConf, err := c.tlsConfig()
 	if err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	router := httpapi.NewRouter(httpapi.Config{
 		WS: ws.NewHandler(h, authn, ws.Options{
@@ -109,21 +121,26 @@ func newApp(c serveConfig, log *slog.Logger) (*app, error) {
 		},
 		Web:     web.Handler(),
 		Metrics: reg.Handler(),
-		Health: func(ctx context.Context) error {
-			if err := db.Ping(ctx); err != nil {
-				return parley.Errorf(parley.EUNAVAILABLE, "The store does not answer: %v.", err)
-			}
-			return nil
-		},
-		Logger: log,
+		Health:  a.healthChecks(),
+		Logger:  log,
 	})
-	srv := &http.Server{
+	a.hub = h
+	a.http = &http.Server{
 		Handler:           router,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return &app{cfg: c, log: log, db: db, hub: h, http: srv}, nil
+	return nil
+}
+
+// healthChecks names each dependency /healthz asks.
+func (a *app) healthChecks() map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{"store": a.db.Ping}
+	if a.broker != nil {
+		checks["broker"] = a.broker.Ping
+	}
+	return checks
 }
 
 // run serves on ln until ctx ends, then stops within the shutdown grace:
@@ -179,11 +196,24 @@ func (c *serveConfig) jwtVerifier() (*auth.JWTVerifier, error) {
 	return auth.NewJWTVerifier([]byte(c.JWTSecret), keys, nil)
 }
 
-// close releases the store; call it after run returns.
+// close releases the broker and the store; call it after run returns.
 func (a *app) close() {
+	if a.broker != nil {
+		if err := a.broker.Close(); err != nil {
+			a.log.Error("closing the broker", "err", err)
+		}
+	}
 	if err := a.db.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}
+}
+
+// storeName says in logs which store serves, without its password.
+func storeName(c serveConfig) string {
+	if c.Store != "" {
+		return redact(c.Store)
+	}
+	return "sqlite:" + dataPath(c.Data)
 }
 
 // dataPath is the SQLite database inside the data directory.
