@@ -18,6 +18,9 @@ type Identity struct {
 	// Token is set for a guest created by this request; the client keeps it
 	// to come back as the same user.
 	Token string
+	// Credential is the session token an account signed in with, for
+	// rechecking later that the session still stands; empty otherwise.
+	Credential string
 }
 
 // Authenticator turns a request's credentials into an Identity: a session
@@ -38,13 +41,24 @@ type Authenticator struct {
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
 	if token := Credential(r); token != "" {
 		p, err := a.Verify(ctx, token)
-		return Identity{Principal: p}, err
+		id := Identity{Principal: p}
+		if p.Kind == parley.KindAccount {
+			id.Credential = token
+		}
+		return id, err
 	}
 	if !a.AllowGuests {
 		return Identity{}, parley.Errorf(parley.EUNAUTHORIZED, "Sign in first: this server does not allow guests.")
 	}
 	u, token, err := a.Guests.Create(ctx, r.URL.Query().Get("name"))
 	return Identity{Principal: parley.Principal{User: u, Kind: parley.KindGuest}, Token: token}, err
+}
+
+// Revalidate reports whether a session token still stands: EUNAUTHORIZED
+// when it was revoked or expired or its account disabled.
+func (a *Authenticator) Revalidate(ctx context.Context, token string) error {
+	_, err := a.Verify(ctx, token)
+	return err
 }
 
 // Verify returns the principal of any kind of token.

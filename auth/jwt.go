@@ -78,8 +78,9 @@ func (v *JWTVerifier) Verify(token string) (parley.Principal, error) {
 	_, err := jwt.ParseWithClaims(token, &c, v.key,
 		jwt.WithValidMethods([]string{"HS256", "RS256", "EdDSA"}),
 		jwt.WithExpirationRequired(),
+		// No leeway: a connection is closed at the token's exp, so the
+		// upgrade must refuse it from that moment too.
 		jwt.WithTimeFunc(v.now),
-		jwt.WithLeeway(5*time.Second),
 	)
 	if err != nil {
 		reason := "its signature or format is wrong"

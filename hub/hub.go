@@ -24,6 +24,12 @@ type Options struct {
 	ReplayTail int
 	// StoreTimeout bounds each store call made for a client (5s).
 	StoreTimeout time.Duration
+	// Revalidate checks that a connection's session credential still
+	// stands; connections whose check fails with EUNAUTHORIZED are closed
+	// with 4001. Nil: never rechecked.
+	Revalidate func(ctx context.Context, credential string) error
+	// RevalidateEvery is how often credentials are rechecked (15s).
+	RevalidateEvery time.Duration
 	// PresenceRefresh is how often a cluster node confirms its users to the
 	// others (10s); a dead node's users leave presence about 2.5 intervals
 	// after its last confirmation.
@@ -60,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReplayTail <= 0 {
 		o.ReplayTail = 50
+	}
+	if o.RevalidateEvery <= 0 {
+		o.RevalidateEvery = 15 * time.Second
 	}
 	if o.PresenceRefresh <= 0 {
 		o.PresenceRefresh = 10 * time.Second
@@ -132,13 +141,14 @@ var ErrStopping = parley.Errorf(parley.EUNAVAILABLE, "The server is shutting dow
 // each message to Session.Handle, and calls Abort or Close when it ends.
 func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session, error) {
 	s := &Session{
-		hub:       h,
-		principal: info.Principal,
-		mode:      info.Mode,
-		remote:    info.Remote,
-		opened:    h.now(),
-		limiter:   newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
-		rooms:     make(map[string]*room),
+		hub:        h,
+		principal:  info.Principal,
+		credential: info.Credential,
+		mode:       info.Mode,
+		remote:     info.Remote,
+		opened:     h.now(),
+		limiter:    newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
+		rooms:      make(map[string]*room),
 	}
 	s.queue = newSendQueue(t, h.opts.Framer, h.opts.QueueBytes, s.cleanup)
 	s.Touch()
@@ -234,6 +244,13 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.runPresence(ctx)
 		}()
 	}
+	if h.opts.Revalidate != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.runRevalidate(ctx)
+		}()
+	}
 	t := time.NewTicker(h.opts.Heartbeat)
 	defer t.Stop()
 	ping := h.opts.Framer.Ping()
@@ -244,6 +261,40 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-t.C:
 			for _, s := range h.snapshot() {
 				s.queue.pushControl(ping)
+			}
+		}
+	}
+}
+
+// runRevalidate rechecks the session credentials of open connections every
+// RevalidateEvery, once per distinct credential, and closes with 4001 the
+// connections whose session has ended. A store that can't answer closes
+// nobody: only a definite "unauthorized" does.
+func (h *Hub) runRevalidate(ctx context.Context) {
+	t := time.NewTicker(h.opts.RevalidateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		byCredential := map[string][]*Session{}
+		for _, s := range h.snapshot() {
+			if s.credential != "" {
+				byCredential[s.credential] = append(byCredential[s.credential], s)
+			}
+		}
+		for cred, sessions := range byCredential {
+			checkCtx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
+			err := h.opts.Revalidate(checkCtx, cred)
+			cancel()
+			if parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+				continue
+			}
+			for _, s := range sessions {
+				h.log.Info("closing a connection whose session ended", "user", s.principal.Name, "user_id", s.principal.ID)
+				s.Close(protocol.CloseTokenExpired, "session ended")
 			}
 		}
 	}

@@ -46,6 +46,10 @@ type ConnInfo struct {
 	Remote    string // for logs
 	// Token is a guest's token, sent once in the welcome frame.
 	Token string
+	// Credential is the session token the connection signed in with, kept
+	// to check now and then that the session still stands (a password
+	// change, logout or disabled account ends it). Empty for guests and JWTs.
+	Credential string
 }
 
 // Session is one connection's state. Handle is called by the connection's
@@ -68,6 +72,8 @@ type Session struct {
 
 	lastRead atomic.Int64 // unix nanoseconds
 	expiry   *time.Timer  // closes the session when its credential expires; nil if it never does
+	// credential is rechecked every Options.Revalidate interval; never logged.
+	credential string
 }
 
 // User returns the session's user.

@@ -96,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
 }
 
 // serve runs one connection's read loop until the connection ends.

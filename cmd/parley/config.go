@@ -26,6 +26,7 @@ type serveConfig struct {
 	Store           string
 	Broker          string
 	PresenceRefresh time.Duration
+	Revalidate      time.Duration
 	Registration    string
 	SessionTTL      time.Duration
 	JWTSecret       string
@@ -53,6 +54,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Store, "store", "", "PostgreSQL `URL` (postgres://user:pass@host/db) for cluster mode; empty keeps SQLite in --data")
 	fs.StringVar(&c.Broker, "broker", "", "Redis `URL` (redis://host:6379/0) connecting the nodes of a cluster; empty for a single node")
 	fs.DurationVar(&c.PresenceRefresh, "presence-refresh", 10*time.Second, "cluster mode: how often a node confirms its users to the others; a dead node's users leave presence within about 3 intervals")
+	fs.DurationVar(&c.Revalidate, "revalidate", 15*time.Second, "how often open connections' sessions are rechecked; a logout, password change or disabled account closes them (4001) within this")
 	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts: open (anyone, at POST /api/register) or closed (admins, with parley user add)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login lasts")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `secret` for HS256 JWTs from your own app (better set as PARLEY_JWT_SECRET)")
@@ -117,6 +119,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
 	case c.PresenceRefresh < 100*time.Millisecond:
 		return fmt.Errorf("%w: --presence-refresh must be at least 100ms, not %s", errUsage, c.PresenceRefresh)
+	case c.Revalidate < 100*time.Millisecond:
+		return fmt.Errorf("%w: --revalidate must be at least 100ms, not %s", errUsage, c.Revalidate)
 	case c.Registration != "open" && c.Registration != "closed":
 		return fmt.Errorf("%w: --registration must be open or closed, not %q", errUsage, c.Registration)
 	case c.SessionTTL < time.Minute:

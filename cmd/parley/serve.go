@@ -88,6 +88,12 @@ func (a *app) wire() error {
 	c, log, db := a.cfg, a.log, a.db
 	reg := metrics.New()
 	store := reg.InstrumentStore(db)
+	accounts := &auth.Accounts{Store: store, SessionTTL: c.SessionTTL, Throttle: auth.NewThrottle(nil)}
+	jwt, err := c.jwtVerifier()
+	if err != nil {
+		return err
+	}
+	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests}
 	h := hub.New(store, hub.Options{
 		Limits:          protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
 		Heartbeat:       c.Heartbeat,
@@ -95,17 +101,13 @@ func (a *app) wire() error {
 		MaxReplay:       c.MaxReplay,
 		Broker:          a.broker,
 		PresenceRefresh: c.PresenceRefresh,
+		Revalidate:      authn.Revalidate,
+		RevalidateEvery: c.Revalidate,
 		Framer:          ws.Framer{},
 		Logger:          log,
 	})
 	reg.WatchHub(h)
 
-	accounts := &auth.Accounts{Store: store, SessionTTL: c.SessionTTL, Throttle: auth.NewThrottle(nil)}
-	jwt, err := c.jwtVerifier()
-	if err != nil {
-		return err
-	}
-	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests}
 	tlsConf, err := c.tlsConfig()
 	if err != nil {
 		return err
