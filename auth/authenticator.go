@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/parleychat/parley"
 )
@@ -33,6 +36,18 @@ type Authenticator struct {
 	JWT      *JWTVerifier // nil refuses JWTs
 	// AllowGuests lets requests without credentials in as new guests.
 	AllowGuests bool
+	// External records JWT users, so others can invite, moderate and write
+	// to them by id; nil records nothing.
+	External ExternalUsers
+
+	// saved remembers the external users recorded, by id, with the name
+	// recorded, so a token seen again costs no write.
+	saved sync.Map
+}
+
+// ExternalUsers records users whose identity comes from JWTs.
+type ExternalUsers interface {
+	SaveExternalUser(ctx context.Context, u parley.User) error
 }
 
 // Authenticate returns the request's identity. Bad, expired or revoked
@@ -68,7 +83,11 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (parley.Princi
 		if a.JWT == nil {
 			return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "This server does not accept JWTs; its operator can set --jwt-secret or --jwt-key.")
 		}
-		return a.JWT.Verify(token)
+		p, err := a.JWT.Verify(token)
+		if err != nil {
+			return p, err
+		}
+		return p, a.recordExternal(ctx, p.User)
 	case strings.HasPrefix(token, sessionPrefix):
 		return a.Accounts.Principal(ctx, token)
 	default:
@@ -78,6 +97,20 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (parley.Princi
 		u, err := a.Guests.ByToken(ctx, token)
 		return parley.Principal{User: u, Kind: parley.KindGuest}, err
 	}
+}
+
+func (a *Authenticator) recordExternal(ctx context.Context, u parley.User) error {
+	if a.External == nil {
+		return nil
+	}
+	if name, ok := a.saved.Load(u.ID); ok && name == u.Name {
+		return nil
+	}
+	if err := a.External.SaveExternalUser(ctx, u); err != nil {
+		return fmt.Errorf("auth: recording external user %s: %w", u.ID, err)
+	}
+	a.saved.Store(u.ID, u.Name)
+	return nil
 }
 
 // Credential returns the token a request presents, or "".
@@ -96,11 +129,35 @@ func Credential(r *http.Request) string {
 	return ""
 }
 
-// RemoteIP is the address login throttling counts against.
-func RemoteIP(r *http.Request) string {
+// RemoteIP is the address login throttling counts against: the peer's,
+// or, when the peer is one of the trusted proxies, the address the proxy
+// appended last to X-Forwarded-For (earlier entries are the client's to
+// forge).
+func RemoteIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !trustedPeer(peer, trusted) {
+		return host
+	}
+	fwd := r.Header.Values("X-Forwarded-For")
+	if len(fwd) == 0 {
+		return host
+	}
+	hops := strings.Split(fwd[len(fwd)-1], ",")
+	if last, err := netip.ParseAddr(strings.TrimSpace(hops[len(hops)-1])); err == nil {
+		return last.String()
 	}
 	return host
+}
+
+func trustedPeer(peer netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(peer.Unmap()) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/parleychat/parley"
@@ -39,8 +40,11 @@ type API struct {
 	// OpenRegistration lets anyone register; otherwise only an admin (with
 	// `parley user add`) creates accounts.
 	OpenRegistration bool
-	MaxText          int
-	Logger           *slog.Logger
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client, for login throttling.
+	TrustedProxies []netip.Prefix
+	MaxText        int
+	Logger         *slog.Logger
 }
 
 // maxBody bounds every API request body.
@@ -147,7 +151,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	s, err := a.Accounts.Login(r.Context(), c.Name, c.Password, auth.RemoteIP(r))
+	s, err := a.Accounts.Login(r.Context(), c.Name, c.Password, auth.RemoteIP(r, a.TrustedProxies))
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ type serveConfig struct {
 	Broker          string
 	PresenceRefresh time.Duration
 	Revalidate      time.Duration
+	TrustedProxies  string
 	Registration    string
 	SessionTTL      time.Duration
 	JWTSecret       string
@@ -45,7 +47,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` allowed to open /ws besides the server's own; * allows any")
 	fs.IntVar(&c.MaxText, "max-text", 1024, "longest message, in `characters` (Unicode code points)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 25*time.Second, "`interval` of server pings; a peer silent for two intervals is closed")
-	fs.Float64Var(&c.Rate, "rate", 10, "messages per `second` per connection, sustained")
+	fs.Float64Var(&c.Rate, "rate", 10, "sustained `messages` per second per connection")
 	fs.IntVar(&c.Burst, "burst", 20, "messages a connection may send at once before --rate applies")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 1<<20, "outgoing queue cap per connection in `bytes`; a client that overflows it is closed with 4008")
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
@@ -55,7 +57,8 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Broker, "broker", "", "Redis `URL` (redis://host:6379/0) connecting the nodes of a cluster; empty for a single node")
 	fs.DurationVar(&c.PresenceRefresh, "presence-refresh", 10*time.Second, "cluster mode: how often a node confirms its users to the others; a dead node's users leave presence within about 3 intervals")
 	fs.DurationVar(&c.Revalidate, "revalidate", 15*time.Second, "how often open connections' sessions are rechecked; a logout, password change or disabled account closes them (4001) within this")
-	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts: open (anyone, at POST /api/register) or closed (admins, with parley user add)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies (e.g. 127.0.0.1/32) whose X-Forwarded-For names the client for login throttling")
+	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts (`mode`): open (anyone, at POST /api/register) or closed (admins, with parley user add)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login lasts")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `secret` for HS256 JWTs from your own app (better set as PARLEY_JWT_SECRET)")
 	fs.StringVar(&c.JWTKeys, "jwt-key", "", "comma-separated PEM `files` of RSA or Ed25519 public keys for RS256 / EdDSA JWTs")
@@ -136,6 +139,27 @@ func (c *serveConfig) validate() error {
 }
 
 func (c *serveConfig) allowedOrigins() []string { return splitList(c.AllowedOrigins) }
+
+// trustedProxies parses --trusted-proxies; a bare address means just it.
+func (c *serveConfig) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range splitList(c.TrustedProxies) {
+		if !strings.Contains(v, "/") {
+			addr, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: --trusted-proxies: %q is not an address or CIDR", errUsage, v)
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --trusted-proxies: %q is not an address or CIDR", errUsage, v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
 
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(v string) []string {

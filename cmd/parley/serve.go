@@ -70,6 +70,11 @@ func newApp(c serveConfig, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The lobby always exists, for the API as for the WebSocket.
+	if _, err := db.EnsureRoom(ctx, parley.Lobby); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("creating the lobby: %w", err)
+	}
 	broker, err := openBroker(c.Broker, log)
 	if err != nil {
 		db.Close()
@@ -93,7 +98,7 @@ func (a *app) wire() error {
 	if err != nil {
 		return err
 	}
-	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests}
+	authn := &auth.Authenticator{Guests: auth.Guests{Users: store}, Accounts: accounts, JWT: jwt, AllowGuests: c.Guests, External: store}
 	h := hub.New(store, hub.Options{
 		Limits:          protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
 		Heartbeat:       c.Heartbeat,
@@ -112,6 +117,10 @@ func (a *app) wire() error {
 	if err != nil {
 		return err
 	}
+	proxies, err := c.trustedProxies()
+	if err != nil {
+		return err
+	}
 	router := httpapi.NewRouter(httpapi.Config{
 		WS: ws.NewHandler(h, authn, ws.Options{
 			AllowedOrigins: c.allowedOrigins(),
@@ -119,7 +128,7 @@ func (a *app) wire() error {
 		}),
 		API: &httpapi.API{
 			Auth: authn, Accounts: accounts, Chat: h,
-			OpenRegistration: c.Registration == "open", Logger: log,
+			OpenRegistration: c.Registration == "open", TrustedProxies: proxies, Logger: log,
 		},
 		Web:     web.Handler(),
 		Metrics: reg.Handler(),
@@ -131,7 +140,11 @@ func (a *app) wire() error {
 		Handler:           router,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Bounds reading a whole API request; a WebSocket upgrade clears
+		// the deadline and keeps its own per frame.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return nil
 }
