@@ -225,9 +225,9 @@ func (h *Hub) Deliver(m parley.Message) {
 	}
 }
 
-// Run pings every connection each heartbeat until ctx ends; in a cluster
-// it also receives the other nodes' events and keeps presence fresh.
-// Peers that stop answering are noticed by the read loop's deadline.
+// Run pings every connection each heartbeat and closes those silent for two
+// intervals, until ctx ends; in a cluster it also receives the other nodes'
+// events and keeps presence fresh.
 func (h *Hub) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -259,7 +259,15 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			// A peer silent for two intervals (no pong, no frame) is gone;
+			// read loops with deadlines notice too, but connections parked
+			// in an event loop have none.
+			silent := h.now().Add(-2 * h.opts.Heartbeat).UnixNano()
 			for _, s := range h.snapshot() {
+				if s.lastRead.Load() < silent {
+					s.Close(protocol.CloseHeartbeat, "no heartbeat")
+					continue
+				}
 				s.queue.pushControl(ping)
 			}
 		}

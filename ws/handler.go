@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -37,7 +39,11 @@ type Options struct {
 	AllowedOrigins []string
 	// WriteTimeout bounds each write to a client (10s).
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// EventLoop parks idle connections in an epoll set instead of a read
+	// goroutine each (Linux; Run must be running). It saves most of an idle
+	// connection's memory.
+	EventLoop bool
+	Logger    *slog.Logger
 }
 
 // Handler is the GET /ws endpoint.
@@ -46,6 +52,9 @@ type Handler struct {
 	auth Authenticator
 	opts Options
 	log  *slog.Logger
+
+	poller  *poller     // nil without Options.EventLoop
+	polling atomic.Bool // Run is dispatching the poller's events
 }
 
 // NewHandler returns the endpoint serving connections into h.
@@ -56,7 +65,16 @@ func NewHandler(h *hub.Hub, a Authenticator, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{hub: h, auth: a, opts: opts, log: opts.Logger}
+	hd := &Handler{hub: h, auth: a, opts: opts, log: opts.Logger}
+	if opts.EventLoop {
+		p, err := newPoller(opts.Logger)
+		if err != nil {
+			opts.Logger.Warn("no event loop; every connection gets a read goroutine", "err", err)
+		} else {
+			hd.poller = p
+		}
+	}
+	return hd
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +114,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	h.serve(r.Context(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+	// The connection outlives this request when the event loop serves it,
+	// so its work must not end with the request's context.
+	h.serve(context.WithoutCancel(r.Context()), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
 }
 
 // serve runs one connection's read loop until the connection ends.
@@ -137,11 +157,11 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 			},
 		},
 	}
-	netConn.SetReadDeadline(time.Now().Add(idle))
-	for {
-		err := rd.next()
+	// end closes the session as err calls for and reports false, or true
+	// for no error.
+	end := func(err error) bool {
 		if err == nil {
-			continue
+			return true
 		}
 		var ce *closeError
 		var pc *peerClosed
@@ -156,9 +176,57 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		default:
 			sess.Abort()
 		}
-		<-sess.Done()
-		return
+		return false
 	}
+
+	if raw, ok := h.pollable(netConn, src); ok {
+		// Between frames the connection waits in the event loop, with no
+		// goroutine and no deadline: the hub closes peers silent for two
+		// heartbeats. A frame once begun must arrive within frameTimeout.
+		err := h.poller.add(raw, func() bool {
+			netConn.SetReadDeadline(time.Now().Add(frameTimeout))
+			return end(rd.next())
+		})
+		if err == nil {
+			return
+		}
+		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
+	}
+	netConn.SetReadDeadline(time.Now().Add(idle))
+	for end(rd.next()) {
+	}
+	<-sess.Done()
+}
+
+// frameTimeout bounds reading the rest of a frame once its first byte came.
+const frameTimeout = 10 * time.Second
+
+// pollable returns the connection's descriptor when the event loop can wait
+// on it: the loop is running, the connection is plain TCP (TLS keeps data
+// in its own buffer where epoll can't see it), and no early frame bytes sit
+// in the handshake's buffer.
+func (h *Handler) pollable(c net.Conn, src io.Reader) (syscall.RawConn, bool) {
+	if h.poller == nil || !h.polling.Load() || src != io.Reader(c) {
+		return nil, false
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, false
+	}
+	raw, err := tcp.SyscallConn()
+	return raw, err == nil
+}
+
+// Run runs the event loop until ctx ends; without Options.EventLoop it
+// just waits. Connections registered with the loop are closed by the hub.
+func (h *Handler) Run(ctx context.Context) error {
+	if h.poller == nil {
+		<-ctx.Done()
+		return nil
+	}
+	h.polling.Store(true)
+	defer h.polling.Store(false)
+	return h.poller.run(ctx)
 }
 
 // negotiate picks the mode from the offered subprotocols: parley.v1 when

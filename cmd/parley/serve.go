@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/parleychat/parley"
@@ -60,6 +61,7 @@ type app struct {
 	db     parley.Store
 	broker parley.Broker // nil for a single node
 	hub    *hub.Hub
+	ws     *ws.Handler
 	http   *http.Server
 }
 
@@ -121,11 +123,13 @@ func (a *app) wire() error {
 	if err != nil {
 		return err
 	}
+	a.ws = ws.NewHandler(h, authn, ws.Options{
+		AllowedOrigins: c.allowedOrigins(),
+		EventLoop:      true,
+		Logger:         log,
+	})
 	router := httpapi.NewRouter(httpapi.Config{
-		WS: ws.NewHandler(h, authn, ws.Options{
-			AllowedOrigins: c.allowedOrigins(),
-			Logger:         log,
-		}),
+		WS: a.ws,
 		API: &httpapi.API{
 			Auth: authn, Accounts: accounts, Chat: h,
 			OpenRegistration: c.Registration == "open", TrustedProxies: proxies, Logger: log,
@@ -162,10 +166,24 @@ func (a *app) healthChecks() map[string]func(context.Context) error {
 // stop accepting, close every WebSocket with 1001 after its queued frames,
 // stop the heartbeat.
 func (a *app) run(ctx context.Context, ln net.Listener) error {
+	// The hub and the WebSocket event loop run until the connections are
+	// closed, so they stop after the shutdown below.
 	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- a.hub.Run(hubCtx) }()
-	defer func() { stopHub(); <-hubDone }()
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() {
+		defer loops.Done()
+		if err := a.hub.Run(hubCtx); err != nil {
+			a.log.Error("the hub stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer loops.Done()
+		if err := a.ws.Run(hubCtx); err != nil {
+			a.log.Error("the WebSocket event loop stopped", "err", err)
+		}
+	}()
+	defer func() { stopHub(); loops.Wait() }()
 	serveDone := make(chan error, 1)
 	go func() {
 		if a.http.TLSConfig != nil {

@@ -1,0 +1,116 @@
+//go:build linux
+
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller waits in one epoll set for idle connections to have data, so an
+// idle connection needs no goroutine of its own (a blocked read goroutine
+// costs several KB of stack). When a connection becomes readable, a
+// goroutine reads one frame, handles it and re-arms the connection;
+// EPOLLONESHOT guarantees one reader per connection at a time.
+type poller struct {
+	epfd int
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	conns map[uint64]*polled
+	next  uint64
+}
+
+// polled is a connection in the poller. read handles one frame and reports
+// whether the connection stays open.
+type polled struct {
+	id   uint64
+	raw  syscall.RawConn
+	read func() bool
+}
+
+func newPoller(log *slog.Logger) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("ws: creating an epoll set: %w", err)
+	}
+	return &poller{epfd: epfd, log: log, conns: make(map[uint64]*polled)}, nil
+}
+
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// add starts watching raw; read runs whenever it has data.
+func (p *poller) add(raw syscall.RawConn, read func() bool) error {
+	p.mu.Lock()
+	p.next++
+	c := &polled{id: p.next, raw: raw, read: read}
+	p.conns[c.id] = c
+	p.mu.Unlock()
+	if err := p.ctl(c, unix.EPOLL_CTL_ADD); err != nil {
+		p.forget(c)
+		return err
+	}
+	return nil
+}
+
+// ctl adds or re-arms c. The descriptor is only used inside Control, so a
+// concurrent Close can't hand its number to another connection meanwhile.
+func (p *poller) ctl(c *polled, op int) error {
+	ev := unix.EpollEvent{Events: pollEvents, Fd: int32(c.id), Pad: int32(c.id >> 32)}
+	var ctlErr error
+	err := c.raw.Control(func(fd uintptr) {
+		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if err != nil {
+		return err // the connection is closed
+	}
+	return ctlErr
+}
+
+func (p *poller) forget(c *polled) {
+	p.mu.Lock()
+	delete(p.conns, c.id)
+	p.mu.Unlock()
+}
+
+// serve reads one frame of c and, if it stays open, waits for the next.
+// A closed descriptor leaves the epoll set by itself.
+func (p *poller) serve(c *polled) {
+	if c.read() && p.ctl(c, unix.EPOLL_CTL_MOD) == nil {
+		return
+	}
+	p.forget(c)
+}
+
+// run dispatches readiness until ctx ends, then closes the epoll set.
+// Connections still registered are the hub's to close.
+func (p *poller) run(ctx context.Context) error {
+	defer unix.Close(p.epfd)
+	events := make([]unix.EpollEvent, 256)
+	for ctx.Err() == nil {
+		// A timeout lets the loop notice ctx; readiness never waits for it.
+		n, err := unix.EpollWait(p.epfd, events, 500)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ws: waiting on epoll: %w", err)
+		}
+		for _, ev := range events[:n] {
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			p.mu.Lock()
+			c := p.conns[id]
+			p.mu.Unlock()
+			if c != nil {
+				go p.serve(c)
+			}
+		}
+	}
+	return nil
+}

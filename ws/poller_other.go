@@ -1,0 +1,20 @@
+//go:build !linux
+
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"syscall"
+)
+
+// poller is Linux-only; elsewhere every connection keeps a read goroutine.
+type poller struct{}
+
+func newPoller(*slog.Logger) (*poller, error) {
+	return nil, errors.New("ws: the event loop needs Linux")
+}
+
+func (*poller) add(syscall.RawConn, func() bool) error { return errors.New("ws: no event loop") }
+func (*poller) run(context.Context) error              { return nil }
