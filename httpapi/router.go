@@ -10,6 +10,7 @@ import (
 // Config is what the router mounts. Nil handlers are not mounted.
 type Config struct {
 	WS      http.Handler // GET /ws
+	Echo    http.Handler // GET /ws/echo, for conformance tests only
 	Web     http.Handler // the browser client, at /
 	Metrics http.Handler // GET /metrics
 	API     *API         // /api/
@@ -31,6 +32,9 @@ func NewRouter(c Config) http.Handler {
 	mux := http.NewServeMux()
 	if c.WS != nil {
 		mux.Handle("GET /ws", c.WS)
+	}
+	if c.Echo != nil {
+		mux.Handle("GET /ws/echo", c.Echo)
 	}
 	if c.API != nil {
 		c.API.Routes(mux)

@@ -150,7 +150,11 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 		limiter:    newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
 		rooms:      make(map[string]*room),
 	}
-	s.queue = newSendQueue(t, h.opts.Framer, h.opts.QueueBytes, s.cleanup)
+	queueBytes := h.opts.QueueBytes
+	if info.QueueBytes > 0 {
+		queueBytes = info.QueueBytes
+	}
+	s.queue = newSendQueue(t, h.opts.Framer, queueBytes, s.cleanup)
 	s.Touch()
 	h.mu.Lock()
 	if h.stopping {
@@ -167,7 +171,10 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 	}
 	h.log.Info("connection opened", "user", s.principal.Name, "user_id", s.principal.ID, "remote", s.remote, "mode", s.mode.String())
 
-	if s.mode == ModeJSON {
+	switch s.mode {
+	case ModeEcho:
+		return s, nil
+	case ModeJSON:
 		s.pushFrame(h.encode(protocol.Welcome{
 			Type: protocol.TypeWelcome, User: s.principal.User, Token: info.Token,
 			HeartbeatS: h.opts.Heartbeat.Seconds(), Limits: h.limits,

@@ -19,11 +19,18 @@ const (
 	ModeJSON Mode = iota
 	// ModeText is the seed page's protocol: lines in, "NAME: TEXT" out, lobby only.
 	ModeText
+	// ModeEcho joins nothing and sends nothing of its own: the transport
+	// echoes what it reads with Send, to test the WebSocket stack itself
+	// (--conformance-echo).
+	ModeEcho
 )
 
 func (m Mode) String() string {
-	if m == ModeText {
+	switch m {
+	case ModeText:
 		return "text"
+	case ModeEcho:
+		return "echo"
 	}
 	return protocol.Subprotocol
 }
@@ -46,6 +53,8 @@ type ConnInfo struct {
 	Remote    string // for logs
 	// Token is a guest's token, sent once in the welcome frame.
 	Token string
+	// QueueBytes overrides Options.QueueBytes for this connection when set.
+	QueueBytes int
 	// Credential is the session token the connection signed in with, kept
 	// to check now and then that the session still stands (a password
 	// change, logout or disabled account ends it). Empty for guests and JWTs.
@@ -345,3 +354,7 @@ func (s *Session) ok(id string, err error) error {
 func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
 	return protocol.RoomInfo{Name: m.Room.Name, Kind: m.Room.Kind, Topic: m.Room.Topic, Role: m.Role}
 }
+
+// Send queues a frame the transport built itself (an echo), under the same
+// byte cap as everything else.
+func (s *Session) Send(frame []byte) { s.queue.push(frame) }

@@ -10,6 +10,9 @@ import (
 // Framer frames the hub's payloads as unmasked server frames.
 type Framer struct{}
 
+// frame returns payload as one frame with opcode op.
+func (Framer) frame(op ws.OpCode, payload []byte) []byte { return frame(op, payload) }
+
 // Text returns payload as one complete text frame, header and payload in a
 // single fresh slice so it goes to every recipient as is.
 func (Framer) Text(payload []byte) []byte { return frame(ws.OpText, payload) }

@@ -53,6 +53,7 @@ type Handler struct {
 	opts Options
 	log  *slog.Logger
 
+	echo    bool        // the conformance echo endpoint
 	poller  *poller     // nil without Options.EventLoop
 	polling atomic.Bool // Run is dispatching the poller's events
 }
@@ -80,6 +81,10 @@ func NewHandler(h *hub.Hub, a Authenticator, opts Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		httpapi.WriteError(w, parley.Errorf(parley.EBADREQUEST, "This endpoint speaks WebSocket; open it with a WebSocket client."))
+		return
+	}
+	if h.echo {
+		h.serveEcho(w, r)
 		return
 	}
 	mode, err := negotiate(r.Header.Values("Sec-WebSocket-Protocol"))
@@ -139,9 +144,13 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	}
 	idle := 2 * h.hub.Heartbeat()
 	limits := h.hub.Limits()
+	maxMessage := limits.MaxFrame
+	if info.Mode == hub.ModeEcho {
+		maxMessage = echoMaxMessage
+	}
 	rd := &reader{
 		r:          src,
-		maxMessage: limits.MaxFrame,
+		maxMessage: maxMessage,
 		h: handlers{
 			activity: func() {
 				netConn.SetReadDeadline(time.Now().Add(idle))
@@ -149,6 +158,10 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 			},
 			ping: func(p []byte) { sess.PushControl(Framer{}.Pong(p)) },
 			message: func(op ws.OpCode, data []byte) {
+				if info.Mode == hub.ModeEcho {
+					sess.Send(Framer{}.frame(op, data))
+					return
+				}
 				if op != ws.OpText {
 					sess.Close(protocol.CloseUnsupportedData, "binary messages are not part of the protocol; send text")
 					return
@@ -196,6 +209,36 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	for end(rd.next()) {
 	}
 	<-sess.Done()
+}
+
+// echoMaxMessage lets the conformance suite's largest messages (16 MiB)
+// through the echo endpoint; its queue holds two of them.
+const echoMaxMessage = 20 << 20
+
+// NewEchoHandler returns the /ws/echo endpoint: every message comes back as
+// it was sent, through the same read loop, limits, UTF-8 checks and writer
+// as chat connections, so a conformance suite tests Parley's real stack.
+// Nobody is authenticated and nothing is stored; serve it only for tests.
+func NewEchoHandler(h *hub.Hub, opts Options) *Handler {
+	hd := NewHandler(h, nil, opts)
+	hd.echo = true
+	return hd
+}
+
+func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
+	netConn, rw, _, err := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}.Upgrade(r, w)
+	if err != nil {
+		if netConn != nil {
+			netConn.Close()
+		}
+		return
+	}
+	h.serve(context.WithoutCancel(r.Context()), netConn, rw.Reader, hub.ConnInfo{
+		Principal:  parley.Principal{User: parley.User{ID: "echo", Name: "echo"}},
+		Mode:       hub.ModeEcho,
+		Remote:     r.RemoteAddr,
+		QueueBytes: 2 * echoMaxMessage,
+	})
 }
 
 // frameTimeout bounds reading the rest of a frame once its first byte came.

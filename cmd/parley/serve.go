@@ -128,8 +128,14 @@ func (a *app) wire() error {
 		EventLoop:      true,
 		Logger:         log,
 	})
+	var echo http.Handler
+	if c.ConformanceEcho {
+		echo = ws.NewEchoHandler(h, ws.Options{Logger: log})
+		log.Warn("serving /ws/echo for conformance tests: anyone may use it")
+	}
 	router := httpapi.NewRouter(httpapi.Config{
-		WS: a.ws,
+		Echo: echo,
+		WS:   a.ws,
 		API: &httpapi.API{
 			Auth: authn, Accounts: accounts, Chat: h,
 			OpenRegistration: c.Registration == "open", TrustedProxies: proxies, Logger: log,
