@@ -120,8 +120,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The connection outlives this request when the event loop serves it,
-	// so its work must not end with the request's context.
-	h.serve(context.WithoutCancel(r.Context()), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+	// so its work must not end with the request's context, nor keep that
+	// context's chain (and the HTTP connection state it holds) alive.
+	h.serve(context.Background(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
 }
 
 // serve runs one connection's read loop until the connection ends.
@@ -233,7 +234,7 @@ func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	h.serve(context.WithoutCancel(r.Context()), netConn, rw.Reader, hub.ConnInfo{
+	h.serve(context.Background(), netConn, rw.Reader, hub.ConnInfo{
 		Principal:  parley.Principal{User: parley.User{ID: "echo", Name: "echo"}},
 		Mode:       hub.ModeEcho,
 		Remote:     r.RemoteAddr,

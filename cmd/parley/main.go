@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/parleychat/parley/bench"
 )
 
 const usage = `Parley is a self-hosted real-time chat server.
@@ -26,6 +28,7 @@ Usage:
   parley user ...        manage accounts (parley user help)
   parley token ...       print a JWT for testing (parley token --help)
   parley migrate         apply schema migrations (parley migrate --help)
+  parley bench ...       load-test a server (parley bench --help)
   parley version         print the version
   parley help            print this help
 
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[1:], stdout, stderr, getenv)
 	case "user":
 		return userCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "bench":
+		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "token":
