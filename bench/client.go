@@ -1,0 +1,327 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Frame opcodes (RFC 6455 §5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+const (
+	// maxMessage bounds one message from the server (a history page of 200
+	// long messages is well under it); the buffer grows only as bytes arrive.
+	maxMessage = 16 << 20
+	// writeTimeout bounds every write; a server that takes no bytes for this
+	// long is stuck.
+	writeTimeout = 10 * time.Second
+)
+
+// conn is one client WebSocket. Its read side (next) belongs to one
+// goroutine at a time; writes are safe for concurrent use.
+type conn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	rbuf   []byte
+	ctl    [125]byte
+	ending atomic.Bool // we are closing it; read errors are expected
+
+	wmu  sync.Mutex
+	wbuf []byte
+	rnd  uint64 // mask generator state, under wmu
+}
+
+// CloseError is how the server ended a connection: its close frame's code
+// and reason.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	s := fmt.Sprintf("the server closed the connection with code %d", e.Code)
+	if name := closeNames[e.Code]; name != "" {
+		s += " (" + name + ")"
+	}
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+var closeNames = map[int]string{
+	1000: "normal", 1001: "going away", 1002: "protocol error", 1003: "unsupported data",
+	1005: "no code", 1007: "invalid UTF-8", 1008: "policy violation", 1009: "too big",
+	1011: "internal error", 4000: "heartbeat", 4001: "token expired", 4008: "slow consumer",
+	4029: "rate limited",
+}
+
+// next returns the next text or binary message, answering pings on the
+// way. The slice is valid until the next call. When the server closes the
+// connection the error is a *CloseError.
+func (c *conn) next() ([]byte, error) {
+	c.rbuf = c.rbuf[:0]
+	started := false
+	for {
+		fin, op, masked, n, mask, err := c.readHeader()
+		if err != nil {
+			return nil, err
+		}
+		if op >= opClose {
+			if n > 125 || !fin {
+				return nil, errors.New("the server sent a malformed control frame")
+			}
+			p := c.ctl[:n]
+			if _, err := io.ReadFull(c.br, p); err != nil {
+				return nil, err
+			}
+			if masked {
+				ws.Cipher(p, mask, 0)
+			}
+			switch op {
+			case opPing:
+				if err := c.writeFrame(opPong, p); err != nil {
+					return nil, err
+				}
+			case opClose:
+				ce := &CloseError{Code: 1005}
+				if len(p) >= 2 {
+					ce.Code = int(binary.BigEndian.Uint16(p))
+					ce.Reason = string(p[2:])
+				}
+				c.writeFrame(opClose, p[:min(len(p), 2)]) // best effort: echo the code
+				c.nc.Close()
+				return nil, ce
+			}
+			continue
+		}
+		if (op == opContinuation) != started {
+			return nil, errors.New("the server sent a fragment out of order")
+		}
+		started = true
+		if int64(len(c.rbuf))+n > maxMessage {
+			return nil, fmt.Errorf("the server sent a message over %d bytes", maxMessage)
+		}
+		start := len(c.rbuf)
+		for left := n; left > 0; {
+			chunk := int(min(left, 64<<10))
+			l := len(c.rbuf)
+			c.rbuf = slices.Grow(c.rbuf, chunk)[:l+chunk]
+			if _, err := io.ReadFull(c.br, c.rbuf[l:]); err != nil {
+				return nil, err
+			}
+			left -= int64(chunk)
+		}
+		if masked {
+			ws.Cipher(c.rbuf[start:], mask, 0)
+		}
+		if fin {
+			return c.rbuf, nil
+		}
+	}
+}
+
+func (c *conn) readHeader() (fin bool, op byte, masked bool, n int64, mask [4]byte, err error) {
+	b0, err := c.br.ReadByte()
+	if err != nil {
+		return
+	}
+	b1, err := c.br.ReadByte()
+	if err != nil {
+		return
+	}
+	fin, op, masked, n = b0&0x80 != 0, b0&0x0f, b1&0x80 != 0, int64(b1&0x7f)
+	var ext []byte
+	switch n {
+	case 126:
+		if ext, err = c.take(2); err != nil {
+			return
+		}
+		n = int64(binary.BigEndian.Uint16(ext))
+	case 127:
+		if ext, err = c.take(8); err != nil {
+			return
+		}
+		n = int64(binary.BigEndian.Uint64(ext) & (1<<63 - 1))
+	}
+	if masked {
+		if ext, err = c.take(4); err != nil {
+			return
+		}
+		copy(mask[:], ext)
+	}
+	return
+}
+
+// take returns the next k bytes of the stream (k ≤ the buffer size).
+func (c *conn) take(k int) ([]byte, error) {
+	p, err := c.br.Peek(k)
+	if err != nil {
+		return nil, err
+	}
+	c.br.Discard(k)
+	return p, nil
+}
+
+// writeText sends one text message.
+func (c *conn) writeText(p []byte) error { return c.writeFrame(opText, p) }
+
+// writeFrame sends one masked frame, as a client must (RFC 6455 §5.3).
+func (c *conn) writeFrame(op byte, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append(c.wbuf[:0], 0x80|op)
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n < 1<<16:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	// xorshift64*: the mask only has to be unpredictable to proxies, not
+	// secret; crypto/rand per frame would cost more than the frame.
+	c.rnd ^= c.rnd >> 12
+	c.rnd ^= c.rnd << 25
+	c.rnd ^= c.rnd >> 27
+	var mask [4]byte
+	binary.LittleEndian.PutUint32(mask[:], uint32((c.rnd*2685821657736338717)>>32))
+	b = append(b, mask[:]...)
+	start := len(b)
+	b = append(b, p...)
+	ws.Cipher(b[start:], mask, 0)
+	c.wbuf = b
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// close says goodbye (1000) and closes the socket.
+func (c *conn) close() {
+	c.ending.Store(true)
+	c.writeFrame(opClose, []byte{0x03, 0xe8})
+	c.nc.Close()
+}
+
+// drop closes the socket without a close frame, as a lost network would.
+func (c *conn) drop() {
+	c.ending.Store(true)
+	c.nc.Close()
+}
+
+// dialer opens connections to the target in one dialect.
+type dialer struct {
+	target   *target
+	protocol string // the subprotocol to offer; "" for text mode
+	sources  []net.IP
+	timeout  time.Duration
+	seed     atomic.Uint64
+}
+
+// dial opens connection number i (which picks its source address) with
+// the query parameters q added to the target URL.
+func (d *dialer) dial(ctx context.Context, i int, q url.Values, readBuf int) (*conn, error) {
+	u := d.target.wsURL(q)
+	nd := net.Dialer{Timeout: d.timeout}
+	if len(d.sources) > 0 {
+		nd.LocalAddr = &net.TCPAddr{IP: d.sources[i%len(d.sources)]}
+	}
+	var refusal string
+	wd := ws.Dialer{
+		Timeout:        d.timeout,
+		ReadBufferSize: readBuf,
+		NetDial:        nd.DialContext,
+		OnStatusError: func(status int, reason []byte, resp io.Reader) {
+			refusal = readRefusal(resp)
+		},
+	}
+	if d.protocol != "" {
+		wd.Protocols = []string{d.protocol}
+	}
+	nc, br, hs, err := wd.Dial(ctx, u)
+	if err != nil {
+		return nil, d.explain(ctx, err, refusal)
+	}
+	if d.protocol != "" && hs.Protocol != d.protocol {
+		nc.Close()
+		return nil, fmt.Errorf("%s accepted the WebSocket without the %s subprotocol: it does not speak it (for a server that broadcasts text frames use --proto text)", d.target.display, d.protocol)
+	}
+	if br == nil {
+		br = bufio.NewReaderSize(nc, readBuf)
+	}
+	return &conn{nc: nc, br: br, rnd: d.seed.Add(0x9E3779B97F4A7C15) | 1}, nil
+}
+
+// explain turns a dial failure into a sentence naming the URL and the
+// likely cause.
+func (d *dialer) explain(ctx context.Context, err error, refusal string) error {
+	u := d.target.display
+	var status ws.StatusError
+	switch {
+	case errors.As(err, &status):
+		msg := fmt.Sprintf("%s refused the WebSocket handshake with HTTP %d %s", u, int(status), http.StatusText(int(status)))
+		if refusal != "" {
+			msg += ": " + refusal
+		}
+		return errors.New(msg)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot connect to %s: connection refused (is the server running and listening there?)", u)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("connecting to %s: no local address or port left (EADDRNOTAVAIL); wait for TIME_WAIT sockets to expire or open fewer connections", u)
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("connecting to %s: out of file descriptors: %w", u, err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("connecting to %s: %w", u, ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT), isTimeout(err):
+		return fmt.Errorf("%s did not complete the WebSocket handshake within %s", u, d.timeout)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("%s closed the connection during the WebSocket handshake (is it a WebSocket endpoint?)", u)
+	}
+	return fmt.Errorf("connecting to %s: %w", u, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readRefusal reads the body of a refused handshake: Parley's
+// {"code","message"} or the first line of whatever else it is.
+func readRefusal(r io.Reader) string {
+	resp, err := http.ReadResponse(bufio.NewReader(r), nil)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	var e struct{ Code, Message string }
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return e.Code + ": " + e.Message
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	return line
+}
