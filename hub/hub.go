@@ -18,6 +18,11 @@ type Options struct {
 	Heartbeat time.Duration
 	// QueueBytes caps each connection's outgoing queue (1 MiB).
 	QueueBytes int
+	// Coalesce is the shortest time between two writes of broadcasts to
+	// one connection (5ms; negative: never wait): under heavy fan-out it
+	// turns many small writes into one, at the price of up to this much
+	// latency. A room quieter than one message per interval never waits.
+	Coalesce time.Duration
 	// MaxReplay caps how many missed messages a join replays (1000).
 	MaxReplay int
 	// ReplayTail is how many recent messages a join without since replays (50).
@@ -60,6 +65,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueBytes <= 0 {
 		o.QueueBytes = 1 << 20
+	}
+	if o.Coalesce == 0 {
+		o.Coalesce = 5 * time.Millisecond
 	}
 	if o.MaxReplay <= 0 {
 		o.MaxReplay = 1000
@@ -154,7 +162,7 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 	if info.QueueBytes > 0 {
 		queueBytes = info.QueueBytes
 	}
-	s.queue = newSendQueue(t, h.opts.Framer, queueBytes, s.cleanup)
+	s.queue = newSendQueue(t, h.opts.Framer, queueBytes, h.opts.Coalesce, s.cleanup)
 	s.Touch()
 	h.mu.Lock()
 	if h.stopping {

@@ -3,6 +3,7 @@ package hub
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // sendQueue is a connection's outgoing queue: frames wait here until the
@@ -15,10 +16,18 @@ import (
 // empty queue starts a writer, which drains everything queued into one
 // vectored write per pass and exits when nothing is left, so an idle
 // connection holds no writer goroutine and a busy one merges its frames.
+//
+// Broadcast frames are coalesced: a writer that wrote less than coalesce ago
+// waits out the rest of that interval before writing a broadcast, so under
+// heavy fan-out each connection costs at most one write per interval
+// however many messages arrive, while a quiet room's message goes out at
+// once. Replies to the connection's own requests (urgent frames) and closes
+// never wait.
 type sendQueue struct {
 	transport Transport
 	framer    Framer
 	capBytes  int
+	coalesce  time.Duration
 	// onDone runs once, from the writer, after the transport is closed and
 	// before finished is closed.
 	onDone func(closeCode int)
@@ -32,15 +41,29 @@ type sendQueue struct {
 	closeCode int
 	done      bool
 	finished  chan struct{} // closed when the transport is closed
+	urgent    bool          // a queued frame must not wait for coalescing
+	wake      chan struct{} // closed to cut a coalescing wait short; nil when none
+	lastWrite time.Time     // the writer's last write; only the writer touches it
 }
 
-func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQueue {
-	return &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone, finished: make(chan struct{})}
+func newSendQueue(t Transport, f Framer, capBytes int, coalesce time.Duration, onDone func(int)) *sendQueue {
+	return &sendQueue{transport: t, framer: f, capBytes: capBytes, coalesce: coalesce, onDone: onDone, finished: make(chan struct{})}
 }
 
-// push queues one frame; it never blocks. It reports false when the frame
-// was refused because the queue is closing or just overflowed.
+// push queues one broadcast frame, which may wait to be coalesced; it never
+// blocks. It reports false when the frame was refused because the queue is
+// closing or just overflowed.
 func (q *sendQueue) push(frame []byte) bool {
+	return q.pushFrame(frame, false)
+}
+
+// pushUrgent queues a reply that goes out without coalescing, taking
+// whatever else is queued along.
+func (q *sendQueue) pushUrgent(frame []byte) bool {
+	return q.pushFrame(frame, true)
+}
+
+func (q *sendQueue) pushFrame(frame []byte, urgent bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closing {
@@ -53,8 +76,20 @@ func (q *sendQueue) push(frame []byte) bool {
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
+	if urgent {
+		q.hurryLocked()
+	}
 	q.startLocked()
 	return true
+}
+
+// hurryLocked makes the writer write what is queued without waiting.
+func (q *sendQueue) hurryLocked() {
+	q.urgent = true
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
 }
 
 // pushControl queues a control frame (a ping, a pong). It counts against the
@@ -70,6 +105,7 @@ func (q *sendQueue) pushControl(frame []byte) {
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
+	q.hurryLocked()
 	q.startLocked()
 }
 
@@ -95,6 +131,7 @@ func (q *sendQueue) closeLocked(code int, reason string) {
 	if code != closeNone {
 		q.frames = append(q.frames, q.framer.Close(code, reason))
 	}
+	q.hurryLocked()
 	q.startLocked()
 }
 
@@ -104,6 +141,7 @@ func (q *sendQueue) abort() {
 	q.mu.Lock()
 	q.closing = true
 	q.frames, q.bytes = nil, 0
+	q.hurryLocked()
 	q.mu.Unlock()
 	q.transport.Close()
 	q.mu.Lock()
@@ -123,7 +161,9 @@ func (q *sendQueue) startLocked() {
 func (q *sendQueue) write() {
 	for {
 		q.mu.Lock()
+		q.waitLocked()
 		frames, closing := q.frames, q.closing
+		q.urgent = false
 		q.frames, q.bytes = nil, 0
 		if len(frames) == 0 {
 			if !closing {
@@ -136,6 +176,7 @@ func (q *sendQueue) write() {
 		}
 		q.mu.Unlock()
 
+		q.lastWrite = time.Now()
 		if err := q.transport.Write(frames); err != nil {
 			q.mu.Lock()
 			q.closing = true
@@ -143,6 +184,32 @@ func (q *sendQueue) write() {
 			q.finishLocked()
 			return
 		}
+	}
+}
+
+// waitLocked holds back a broadcast until coalesce has passed since the
+// last write, unless something urgent is queued or arrives meanwhile. It is
+// called by the writer with q.mu held, and returns with it held.
+func (q *sendQueue) waitLocked() {
+	if q.urgent || q.closing || len(q.frames) == 0 || q.coalesce <= 0 {
+		return
+	}
+	wait := q.coalesce - time.Since(q.lastWrite)
+	if wait <= 0 {
+		return
+	}
+	wake := make(chan struct{})
+	q.wake = wake
+	q.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+	case <-wake:
+		t.Stop()
+	}
+	q.mu.Lock()
+	if q.wake == wake {
+		q.wake = nil
 	}
 }
 

@@ -360,7 +360,7 @@ func (r *room) toOthersLocked(userID string, payload []byte) {
 		if wire == nil {
 			wire = r.hub.opts.Framer.Text(payload)
 		}
-		s.pushFrame(wire)
+		s.queue.push(wire)
 	}
 }
 

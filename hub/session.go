@@ -278,7 +278,7 @@ func (s *Session) replyError(id string, err error) {
 
 // pushFrame queues a framed message for this session alone.
 func (s *Session) pushFrame(frame []byte) {
-	s.queue.push(frame)
+	s.queue.pushUrgent(frame)
 }
 
 // pushMessage queues a room message. Called with r.mu held.
@@ -357,4 +357,4 @@ func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
 
 // Send queues a frame the transport built itself (an echo), under the same
 // byte cap as everything else.
-func (s *Session) Send(frame []byte) { s.queue.push(frame) }
+func (s *Session) Send(frame []byte) { s.queue.pushUrgent(frame) }

@@ -20,6 +20,7 @@ type serveConfig struct {
 	Rate            float64
 	Burst           int
 	QueueBytes      int
+	Coalesce        time.Duration
 	MaxReplay       int
 	LogFormat       string
 	LogLevel        string
@@ -51,6 +52,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.Rate, "rate", 10, "sustained `messages` per second per connection")
 	fs.IntVar(&c.Burst, "burst", 20, "messages a connection may send at once before --rate applies")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 1<<20, "outgoing queue cap per connection in `bytes`; a client that overflows it is closed with 4008")
+	fs.DurationVar(&c.Coalesce, "coalesce", 5*time.Millisecond, "shortest `interval` between two writes of room messages to one connection; under heavy fan-out it merges writes (0 writes at once)")
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -116,6 +118,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --burst must be at least 1, not %d", errUsage, c.Burst)
 	case c.QueueBytes < 64<<10:
 		return fmt.Errorf("%w: --queue-bytes must be at least 65536, not %d", errUsage, c.QueueBytes)
+	case c.Coalesce < 0 || c.Coalesce > time.Second:
+		return fmt.Errorf("%w: --coalesce must be between 0 and 1s, not %s", errUsage, c.Coalesce)
 	case c.MaxReplay < 1:
 		return fmt.Errorf("%w: --max-replay must be at least 1, not %d", errUsage, c.MaxReplay)
 	case c.LogFormat != "text" && c.LogFormat != "json":

@@ -247,6 +247,14 @@ func (a *app) close() {
 	}
 }
 
+// coalesce maps --coalesce 0 ("write at once") to the hub's "never wait".
+func coalesce(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // storeName says in logs which store serves, without its password.
 func storeName(c serveConfig) string {
 	if c.Store != "" {
