@@ -5,14 +5,13 @@ import (
 	"embed"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parleychat/parley/internal/migrations"
 )
 
 //go:embed migrations/*.sql
@@ -23,40 +22,8 @@ var migrationsFS embed.FS
 // per database, so databases on one server don't wait for each other.
 const migrationLock = 0x7061726c6579 // "parley"
 
-// migration is one file migrations/NNNN_name.sql. Files are never edited
-// once released; a schema change is a new file.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	files, err := fs.Glob(migrationsFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := strings.TrimSuffix(strings.TrimPrefix(f, "migrations/"), ".sql")
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number", f)
-		}
-		b, err := migrationsFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
+func loadMigrations() ([]migrations.Migration, error) {
+	return migrations.Load(migrationsFS, "migrations")
 }
 
 // Migrate applies the migrations that the database at dsn lacks, as Open
@@ -114,30 +81,30 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, log *slog.Logger) error {
 		return classify(err)
 	}
 	// An older binary must not write to a schema it doesn't know.
-	if newest, known := slices.Max(append(applied, 0)), ms[len(ms)-1].version; newest > known {
+	if newest, known := slices.Max(append(applied, 0)), ms[len(ms)-1].Version; newest > known {
 		return fmt.Errorf("database schema version %d is newer than this program's %d", newest, known)
 	}
 	for _, m := range ms {
-		if slices.Contains(applied, m.version) {
+		if slices.Contains(applied, m.Version) {
 			continue
 		}
 		if err := applyMigration(ctx, conn, m); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
-		log.Info("postgres: applied migration", "version", m.version, "name", m.name)
+		log.Info("postgres: applied migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
+func applyMigration(ctx context.Context, conn *pgx.Conn, m migrations.Migration) error {
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// No arguments: the simple protocol, which runs a file of several
 		// statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx,
-			`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 		return err
 	})
 	return classify(err)

@@ -4,49 +4,15 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/parleychat/parley/internal/migrations"
 )
 
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
 
-// migration is one file migrations/NNNN_name.sql. Files are never edited
-// once released; a schema change is a new file.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	files, err := fs.Glob(migrationsFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := strings.TrimSuffix(strings.TrimPrefix(f, "migrations/"), ".sql")
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number", f)
-		}
-		b, err := migrationsFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
+func loadMigrations() ([]migrations.Migration, error) {
+	return migrations.Load(migrationsFS, "migrations")
 }
 
 // migrate applies the migrations not yet recorded in schema_migrations, in
@@ -72,18 +38,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", classify(err))
 	}
 	// An older binary must not write to a schema it doesn't know.
-	if known := ms[len(ms)-1].version; newest > known {
+	if known := ms[len(ms)-1].Version; newest > known {
 		return fmt.Errorf("migrate: database schema version %d is newer than this program's %d", newest, known)
 	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, m migration) error {
+func (s *Store) applyMigration(ctx context.Context, m migrations.Migration) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -93,23 +59,23 @@ func (s *Store) applyMigration(ctx context.Context, m migration) error {
 	// the same new file don't both apply it.
 	var done bool
 	if err := tx.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&done); err != nil {
+		`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.Version).Scan(&done); err != nil {
 		return classify(err)
 	}
 	if done {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return classify(err)
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, s.now().UnixMilli()); err != nil {
+		m.Version, m.Name, s.now().UnixMilli()); err != nil {
 		return classify(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return classify(err)
 	}
-	s.log.Info("sqlite: applied migration", "version", m.version, "name", m.name)
+	s.log.Info("sqlite: applied migration", "version", m.Version, "name", m.Name)
 	return nil
 }

@@ -27,8 +27,8 @@ func TestMigrate0002KeepsData(t *testing.T) {
 	}
 	for _, q := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].sql,
-		`INSERT INTO schema_migrations VALUES (1, '` + ms[0].name + `', 0)`,
+		ms[0].SQL,
+		`INSERT INTO schema_migrations VALUES (1, '` + ms[0].Name + `', 0)`,
 		`INSERT INTO users (id, name, kind, token_hash, created_at) VALUES ('u1', 'Alice', 'guest', x'01', 1000)`,
 		`INSERT INTO users (id, name, kind, token_hash, created_at) VALUES ('u2', 'bob', 'guest', x'02', 2000)`,
 		`INSERT INTO rooms (name, head, created_at) VALUES ('r', 2, 3000)`,
