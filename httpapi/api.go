@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleychat/parley"
 	"github.com/parleychat/parley/auth"
+	"github.com/parleychat/parley/protocol"
 )
 
 // Verifier tells whose token this is.
@@ -30,6 +31,10 @@ type Chat interface {
 	History(ctx context.Context, p parley.Principal, room string, before parley.Seq, limit int) ([]parley.Message, bool, error)
 	CreateRoom(ctx context.Context, p parley.Principal, name string, kind parley.RoomKind, topic string, members []string) (parley.RoomMembership, error)
 	Rooms(ctx context.Context, p parley.Principal) ([]parley.RoomMembership, error)
+	// Act performs a moderation, topic, edit or delete frame.
+	Act(ctx context.Context, p parley.Principal, f protocol.ClientFrame) error
+	// Limits are the limits frames are validated against.
+	Limits() protocol.Limits
 }
 
 // API serves /api/.
@@ -60,6 +65,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/rooms", a.createRoom)
 	mux.HandleFunc("GET /api/rooms/{room}/messages", a.history)
 	mux.HandleFunc("POST /api/rooms/{room}/messages", a.post)
+	a.actionRoutes(mux)
 	// Unknown API paths answer in JSON, not with the web page's 404, and so
 	// do known paths asked with another method (which the mux would answer
 	// with a plain-text 405). A method-less "/api/" would conflict with the

@@ -18,6 +18,21 @@ var actionOf = map[string]parley.Action{
 	protocol.TypeSetRole: parley.ActSetRole,
 }
 
+// Act performs a room action decoded from a frame: invite, kick, ban,
+// unban, mute, set_role, topic, edit or delete, as p. The WebSocket and the
+// HTTP API both come here, so both get the same checks.
+func (h *Hub) Act(ctx context.Context, p parley.Principal, f protocol.ClientFrame) error {
+	switch f.Type {
+	case protocol.TypeTopic:
+		return h.SetTopic(ctx, p, f.Room, f.Topic)
+	case protocol.TypeEdit:
+		return h.Edit(ctx, p, f.Room, f.Seq, f.Text)
+	case protocol.TypeDelete:
+		return h.Delete(ctx, p, f.Room, f.Seq)
+	}
+	return h.Moderate(ctx, p, f)
+}
+
 // Moderate performs invite, kick, ban, unban, mute or set_role on the user
 // f.User in f.Room as p, after checking p's rights over that user, and tells
 // the room.

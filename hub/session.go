@@ -139,14 +139,9 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 			}
 			s.pushFrame(s.hub.encode(protocol.RoomList{Type: protocol.TypeRoomList, ID: f.ID, Rooms: list}))
 		}
-	case protocol.TypeInvite, protocol.TypeKick, protocol.TypeBan, protocol.TypeUnban, protocol.TypeMute, protocol.TypeSetRole:
-		err = s.ok(f.ID, s.hub.Moderate(ctx, s.principal, f))
-	case protocol.TypeTopic:
-		err = s.ok(f.ID, s.hub.SetTopic(ctx, s.principal, f.Room, f.Topic))
-	case protocol.TypeEdit:
-		err = s.ok(f.ID, s.hub.Edit(ctx, s.principal, f.Room, f.Seq, f.Text))
-	case protocol.TypeDelete:
-		err = s.ok(f.ID, s.hub.Delete(ctx, s.principal, f.Room, f.Seq))
+	case protocol.TypeInvite, protocol.TypeKick, protocol.TypeBan, protocol.TypeUnban, protocol.TypeMute, protocol.TypeSetRole,
+		protocol.TypeTopic, protocol.TypeEdit, protocol.TypeDelete:
+		err = s.ok(f.ID, s.hub.Act(ctx, s.principal, f))
 	}
 	if err != nil {
 		s.replyError(f.ID, err)
