@@ -54,6 +54,7 @@ var (
 	deliveredDesc   = prometheus.NewDesc("parley_messages_delivered_total", "Message frames queued to recipients.", nil, nil)
 	slowDesc        = prometheus.NewDesc("parley_slow_consumer_closes_total", "Connections closed for overflowing their outgoing queue.", nil, nil)
 	errorsDesc      = prometheus.NewDesc("parley_errors_total", "Error replies sent to clients, by code.", []string{"code"}, nil)
+	publishDesc     = prometheus.NewDesc("parley_broker_publish_errors_total", "Room events the broker did not take; other nodes catch up from the store.", nil, nil)
 )
 
 // hubCollector turns a hub.Stats snapshot into metrics, so the hub's hot
@@ -61,7 +62,7 @@ var (
 type hubCollector struct{ h HubStats }
 
 func (c hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{connectionsDesc, roomsDesc, receivedDesc, deliveredDesc, slowDesc, errorsDesc} {
+	for _, d := range []*prometheus.Desc{connectionsDesc, roomsDesc, receivedDesc, deliveredDesc, slowDesc, errorsDesc, publishDesc} {
 		ch <- d
 	}
 }
@@ -73,6 +74,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(receivedDesc, prometheus.CounterValue, float64(st.Received))
 	ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(st.Delivered))
 	ch <- prometheus.MustNewConstMetric(slowDesc, prometheus.CounterValue, float64(st.SlowCloses))
+	ch <- prometheus.MustNewConstMetric(publishDesc, prometheus.CounterValue, float64(st.PublishErrors))
 	for code, n := range st.Errors {
 		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(n), code)
 	}
