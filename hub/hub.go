@@ -229,15 +229,11 @@ func (h *Hub) release(r *room) {
 	}
 }
 
-// Deliver hands a message stored by someone else (another node, the HTTP
-// API) to the room's local members, in seq order.
+// Deliver hands a stored message to the room's local members, in seq
+// order, as a message event from another node is applied; it tells no
+// other node.
 func (h *Hub) Deliver(m parley.Message) {
-	h.mu.Lock()
-	r := h.rooms[m.Room]
-	h.mu.Unlock()
-	if r != nil {
-		r.deliver(m)
-	}
+	h.apply(event{Room: m.Room, Kind: evMessage, Message: &m})
 }
 
 // Run pings every connection each heartbeat and closes those silent for two
