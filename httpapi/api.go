@@ -80,7 +80,8 @@ func (a *API) Routes(mux *http.ServeMux) {
 
 // fail answers with err, logging it when it is internal.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if parley.ErrorCode(err) == parley.EINTERNAL && a.Logger != nil {
+	// The client gets a generic sentence for these; the cause goes to the log.
+	if code := parley.ErrorCode(err); (code == parley.EINTERNAL || code == parley.EUNAVAILABLE) && a.Logger != nil {
 		a.Logger.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteError(w, err)

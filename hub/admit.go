@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -88,5 +87,3 @@ func (e *unavailableError) Error() string { return e.cause.Error() }
 func (e *unavailableError) Unwrap() []error {
 	return []error{e.cause, parley.Errorf(parley.EUNAVAILABLE, "The server could not reach its database; try again.")}
 }
-
-func asUnavailable(err error, target **unavailableError) bool { return errors.As(err, target) }

@@ -22,9 +22,7 @@ func (h *Hub) appendAndDeliver(ctx context.Context, p parley.Principal, room, te
 	defer cancel()
 	stored, dup, err := h.store.Append(ctx, parley.Message{Room: room, From: p.User, Text: text, Nonce: nonce})
 	if err != nil {
-		err = storeError("storing a message", err)
-		h.logStoreError(err, "room", room, "user", p.Name)
-		return parley.Message{}, err
+		return parley.Message{}, storeError("storing a message", err)
 	}
 	if !dup {
 		h.stats.received.Add(1)
@@ -38,19 +36,9 @@ func (h *Hub) history(ctx context.Context, room string, before parley.Seq, limit
 	defer cancel()
 	msgs, more, err := h.store.History(ctx, room, before, limit)
 	if err != nil {
-		err = storeError("reading history", err)
-		h.logStoreError(err, "room", room)
-		return nil, false, err
+		return nil, false, storeError("reading history", err)
 	}
 	return msgs, more, nil
-}
-
-// logStoreError logs errors that storeError turned into EUNAVAILABLE.
-func (h *Hub) logStoreError(err error, attrs ...any) {
-	var u *unavailableError
-	if asUnavailable(err, &u) {
-		h.log.Error("store failure", append(attrs, "err", err)...)
-	}
 }
 
 // Post stores text in room as p and delivers it, under the same rules as a

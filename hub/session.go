@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,12 +184,10 @@ func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
 		s.rooms[f.Room] = r
 		s.mu.Unlock()
 	}
-	err = r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON, adm)
-	if err != nil && parley.ErrorCode(err) == parley.EINTERNAL {
-		s.hub.log.Error("joining a room", "room", f.Room, "user", s.principal.Name, "err", err)
-		return parley.Errorf(parley.EUNAVAILABLE, "The room's messages could not be read; try joining again.")
+	if err := r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON, adm); err != nil {
+		return storeError("joining "+f.Room, err)
 	}
-	return err
+	return nil
 }
 
 func (s *Session) leave(f protocol.ClientFrame) error {
@@ -264,6 +263,11 @@ func (s *Session) typing(f protocol.ClientFrame) error {
 func (s *Session) replyError(id string, err error) {
 	code := parley.ErrorCode(err)
 	s.hub.stats.countError(code)
+	// The client gets a generic sentence for these; the cause goes to the log.
+	var u *unavailableError
+	if code == parley.EINTERNAL || errors.As(err, &u) {
+		s.hub.log.Error("request failed", "user", s.principal.Name, "remote", s.remote, "id", id, "err", err)
+	}
 	if s.mode == ModeText {
 		s.pushFrame(s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) }))
 		return
