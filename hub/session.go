@@ -76,9 +76,10 @@ type Session struct {
 	limiter *tokenBucket
 	refused int
 
-	mu     sync.Mutex
-	rooms  map[string]*room
-	closed bool
+	mu      sync.Mutex
+	rooms   map[string]*room
+	closed  bool
+	onClose []func() // AfterClose hooks
 
 	lastRead atomic.Int64 // unix nanoseconds
 	expiry   *time.Timer  // closes the session when its credential expires; nil if it never does
@@ -313,7 +314,12 @@ func (s *Session) cleanup(code int) {
 	s.closed = true
 	rooms := s.rooms
 	s.rooms = nil
+	hooks := s.onClose
+	s.onClose = nil
 	s.mu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
 	for _, r := range rooms {
 		r.leave(s)
 		s.hub.release(r)
@@ -357,3 +363,16 @@ func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
 // Send queues a frame the transport built itself (an echo), under the same
 // byte cap as everything else.
 func (s *Session) Send(frame []byte) { s.queue.pushUrgent(frame) }
+
+// AfterClose runs fn once the connection is closed (at once if it is
+// already), so the transport can drop what it keeps for the connection.
+func (s *Session) AfterClose(fn func()) {
+	s.mu.Lock()
+	if !s.closed {
+		s.onClose = append(s.onClose, fn)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	fn()
+}

@@ -197,11 +197,12 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		// Between frames the connection waits in the event loop, with no
 		// goroutine and no deadline: the hub closes peers silent for two
 		// heartbeats. A frame once begun must arrive within frameTimeout.
-		err := h.poller.add(raw, func() bool {
+		forget, err := h.poller.add(raw, func() bool {
 			netConn.SetReadDeadline(time.Now().Add(frameTimeout))
 			return end(rd.next())
 		})
 		if err == nil {
+			sess.AfterClose(forget)
 			return
 		}
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
@@ -309,4 +310,12 @@ func (h *Handler) originAllowed(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// Parked is how many connections the event loop holds.
+func (h *Handler) Parked() int {
+	if h.poller == nil {
+		return 0
+	}
+	return h.poller.size()
 }

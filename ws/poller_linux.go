@@ -45,8 +45,10 @@ func newPoller(log *slog.Logger) (*poller, error) {
 
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
-// add starts watching raw; read runs whenever it has data.
-func (p *poller) add(raw syscall.RawConn, read func() bool) error {
+// add starts watching raw; read runs whenever it has data. The returned
+// func forgets the connection; call it once the connection is closed (a
+// closed descriptor leaves the epoll set by itself, but not this map).
+func (p *poller) add(raw syscall.RawConn, read func() bool) (forget func(), err error) {
 	p.mu.Lock()
 	p.next++
 	c := &polled{id: p.next, raw: raw, read: read}
@@ -54,9 +56,16 @@ func (p *poller) add(raw syscall.RawConn, read func() bool) error {
 	p.mu.Unlock()
 	if err := p.ctl(c, unix.EPOLL_CTL_ADD); err != nil {
 		p.forget(c)
-		return err
+		return nil, err
 	}
-	return nil
+	return func() { p.forget(c) }, nil
+}
+
+// size is how many connections the poller holds.
+func (p *poller) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
 }
 
 // ctl adds or re-arms c. The descriptor is only used inside Control, so a
