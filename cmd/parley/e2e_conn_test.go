@@ -21,8 +21,7 @@ func TestHeartbeatClosesSilentPeer(t *testing.T) {
 
 	// A peer that completes the handshake, joins, then goes silent: no
 	// pongs, no frames.
-	silent := dial(t, s, queryName("silent"))
-	silent.conn.SetPingHandler(func(string) error { return nil })
+	silent := dialSilent(t, s, queryName("silent"))
 	silent.join("lobby", nil)
 	start := time.Now()
 	if p := watcher.next(); p.str("event") != "join" {

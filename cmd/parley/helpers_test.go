@@ -135,9 +135,26 @@ const waitTimeout = 5 * time.Second
 // dial connects with the parley.v1 subprotocol and reads the welcome.
 func dial(tb testing.TB, s *testServer, query string) *client {
 	tb.Helper()
+	return dialSetup(tb, s, query, nil)
+}
+
+// dialSilent dials a client that never answers the server's pings, as a
+// peer that vanished would; everything else works.
+func dialSilent(tb testing.TB, s *testServer, query string) *client {
+	tb.Helper()
+	return dialSetup(tb, s, query, func(c *websocket.Conn) { c.SetPingHandler(func(string) error { return nil }) })
+}
+
+// dialSetup dials and runs setup on the connection before its reader
+// starts (gorilla's handlers may not change while it reads).
+func dialSetup(tb testing.TB, s *testServer, query string, setup func(*websocket.Conn)) *client {
+	tb.Helper()
 	c, resp, err := dialRaw(s, query, []string{"parley.v1"}, nil)
 	if err != nil {
 		tb.Fatalf("dial %s: %v (%s)", query, err, respBody(resp))
+	}
+	if setup != nil {
+		setup(c)
 	}
 	cl := newClient(tb, c)
 	cl.welcome = cl.expect("welcome")
