@@ -18,10 +18,11 @@ type Options struct {
 	Heartbeat time.Duration
 	// QueueBytes caps each connection's outgoing queue (1 MiB).
 	QueueBytes int
-	// Coalesce is the shortest time between two writes of broadcasts to
-	// one connection (5ms; negative: never wait): under heavy fan-out it
-	// turns many small writes into one, at the price of up to this much
-	// latency. A room quieter than one message per interval never waits.
+	// Coalesce is the shortest time between two fan-out passes of a room
+	// (0: none). A room's broadcasts merge by themselves while a pass is
+	// running, so the writes per member fall as the rate rises; a minimum
+	// interval merges more at light load, at the price of up to this much
+	// latency.
 	Coalesce time.Duration
 	// MaxReplay caps how many missed messages a join replays (1000).
 	MaxReplay int
@@ -65,9 +66,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueBytes <= 0 {
 		o.QueueBytes = 1 << 20
-	}
-	if o.Coalesce == 0 {
-		o.Coalesce = 5 * time.Millisecond
 	}
 	if o.MaxReplay <= 0 {
 		o.MaxReplay = 1000
@@ -162,7 +160,7 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 	if info.QueueBytes > 0 {
 		queueBytes = info.QueueBytes
 	}
-	s.queue = newSendQueue(t, h.opts.Framer, queueBytes, h.opts.Coalesce, s.cleanup)
+	s.queue = newSendQueue(t, h.opts.Framer, queueBytes, s.cleanup)
 	s.Touch()
 	h.mu.Lock()
 	if h.stopping {

@@ -3,7 +3,6 @@ package hub
 import (
 	"net"
 	"sync"
-	"time"
 )
 
 // sendQueue is a connection's outgoing queue: frames wait here until the
@@ -17,17 +16,16 @@ import (
 // vectored write per pass and exits when nothing is left, so an idle
 // connection holds no writer goroutine and a busy one merges its frames.
 //
-// Broadcast frames are coalesced: a writer that wrote less than coalesce ago
-// waits out the rest of that interval before writing a broadcast, so under
-// heavy fan-out each connection costs at most one write per interval
-// however many messages arrive, while a quiet room's message goes out at
-// once. Replies to the connection's own requests (urgent frames) and closes
-// never wait.
+// send skips the queue when it can: if nothing is queued or being written
+// and the transport can write without blocking, the caller writes the
+// frames itself, and only what the socket doesn't take at once is queued
+// for a writer. A room's fan-out pass thus costs one system call per
+// member and no goroutine at all while the members keep up.
 type sendQueue struct {
 	transport Transport
+	direct    NonblockingWriter // the transport, when it can write without blocking
 	framer    Framer
 	capBytes  int
-	coalesce  time.Duration
 	// onDone runs once, from the writer, after the transport is closed and
 	// before finished is closed.
 	onDone func(closeCode int)
@@ -35,61 +33,92 @@ type sendQueue struct {
 	mu        sync.Mutex
 	frames    net.Buffers
 	bytes     int
-	writing   bool // a writer goroutine owns the transport
+	writing   bool // a writer (goroutine or send) owns the transport
 	closing   bool // no more frames accepted; close after what is queued
 	overflow  bool
 	closeCode int
 	done      bool
 	finished  chan struct{} // closed when the transport is closed
-	urgent    bool          // a queued frame must not wait for coalescing
-	wake      chan struct{} // closed to cut a coalescing wait short; nil when none
-	lastWrite time.Time     // the writer's last write; only the writer touches it
 }
 
-func newSendQueue(t Transport, f Framer, capBytes int, coalesce time.Duration, onDone func(int)) *sendQueue {
-	return &sendQueue{transport: t, framer: f, capBytes: capBytes, coalesce: coalesce, onDone: onDone, finished: make(chan struct{})}
+func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQueue {
+	q := &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone, finished: make(chan struct{})}
+	q.direct, _ = t.(NonblockingWriter)
+	return q
 }
 
-// push queues one broadcast frame, which may wait to be coalesced; it never
-// blocks. It reports false when the frame was refused because the queue is
-// closing or just overflowed.
-func (q *sendQueue) push(frame []byte) bool {
-	return q.pushFrame(frame, false)
-}
-
-// pushUrgent queues a reply that goes out without coalescing, taking
-// whatever else is queued along.
-func (q *sendQueue) pushUrgent(frame []byte) bool {
-	return q.pushFrame(frame, true)
-}
-
-func (q *sendQueue) pushFrame(frame []byte, urgent bool) bool {
+// push queues frames for the writer goroutine; it never blocks and never
+// writes, so callers may hold locks. It reports false when the frames were
+// refused because the queue is closing or just overflowed.
+func (q *sendQueue) push(frames ...[]byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closing {
+	if !q.admitLocked(frames) {
 		return false
 	}
-	if q.bytes+len(frame) > q.capBytes {
-		q.overflow = true
-		q.closeLocked(closeSlowConsumer, "outgoing queue full")
-		return false
-	}
-	q.frames = append(q.frames, frame)
-	q.bytes += len(frame)
-	if urgent {
-		q.hurryLocked()
-	}
+	q.frames = append(q.frames, frames...)
+	q.bytes += buffersLen(frames)
 	q.startLocked()
 	return true
 }
 
-// hurryLocked makes the writer write what is queued without waiting.
-func (q *sendQueue) hurryLocked() {
-	q.urgent = true
-	if q.wake != nil {
-		close(q.wake)
-		q.wake = nil
+// send delivers frames like push, but writes them at once from the calling
+// goroutine when the queue is idle: a non-blocking write, so the caller
+// (which must hold no lock) is never held up by a slow peer. The frames'
+// bytes are never modified; many connections share them.
+func (q *sendQueue) send(frames [][]byte) bool {
+	q.mu.Lock()
+	if !q.admitLocked(frames) {
+		q.mu.Unlock()
+		return false
 	}
+	if q.direct == nil || q.writing || q.done || len(q.frames) > 0 {
+		q.frames = append(q.frames, frames...)
+		q.bytes += buffersLen(frames)
+		q.startLocked()
+		q.mu.Unlock()
+		return true
+	}
+	// This goroutine owns the transport until it hands over to a writer or
+	// gives it back; pushes meanwhile queue behind it.
+	q.writing = true
+	q.mu.Unlock()
+
+	n, err := q.direct.TryWrite(frames)
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err != nil {
+		q.closing = true
+		q.frames, q.bytes = nil, 0
+		go q.write() // finishes: closes the transport and reports the end
+		return true
+	}
+	rest := unwritten(frames, n)
+	if len(rest) == 0 && len(q.frames) == 0 && !q.closing {
+		q.writing = false
+		return true
+	}
+	if len(rest) > 0 && !q.overflow {
+		q.frames = append(rest, q.frames...)
+		q.bytes += buffersLen(rest)
+	}
+	go q.write()
+	return true
+}
+
+// admitLocked checks that frames may be queued, closing the connection as
+// a slow consumer when they would overflow the cap.
+func (q *sendQueue) admitLocked(frames [][]byte) bool {
+	if q.closing {
+		return false
+	}
+	if q.bytes+buffersLen(frames) > q.capBytes {
+		q.overflow = true
+		q.closeLocked(closeSlowConsumer, "outgoing queue full")
+		return false
+	}
+	return true
 }
 
 // pushControl queues a control frame (a ping, a pong). It counts against the
@@ -105,7 +134,6 @@ func (q *sendQueue) pushControl(frame []byte) {
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
-	q.hurryLocked()
 	q.startLocked()
 }
 
@@ -131,7 +159,6 @@ func (q *sendQueue) closeLocked(code int, reason string) {
 	if code != closeNone {
 		q.frames = append(q.frames, q.framer.Close(code, reason))
 	}
-	q.hurryLocked()
 	q.startLocked()
 }
 
@@ -141,7 +168,6 @@ func (q *sendQueue) abort() {
 	q.mu.Lock()
 	q.closing = true
 	q.frames, q.bytes = nil, 0
-	q.hurryLocked()
 	q.mu.Unlock()
 	q.transport.Close()
 	q.mu.Lock()
@@ -161,9 +187,7 @@ func (q *sendQueue) startLocked() {
 func (q *sendQueue) write() {
 	for {
 		q.mu.Lock()
-		q.waitLocked()
 		frames, closing := q.frames, q.closing
-		q.urgent = false
 		q.frames, q.bytes = nil, 0
 		if len(frames) == 0 {
 			if !closing {
@@ -176,7 +200,6 @@ func (q *sendQueue) write() {
 		}
 		q.mu.Unlock()
 
-		q.lastWrite = time.Now()
 		if err := q.transport.Write(frames); err != nil {
 			q.mu.Lock()
 			q.closing = true
@@ -184,32 +207,6 @@ func (q *sendQueue) write() {
 			q.finishLocked()
 			return
 		}
-	}
-}
-
-// waitLocked holds back a broadcast until coalesce has passed since the
-// last write, unless something urgent is queued or arrives meanwhile. It is
-// called by the writer with q.mu held, and returns with it held.
-func (q *sendQueue) waitLocked() {
-	if q.urgent || q.closing || len(q.frames) == 0 || q.coalesce <= 0 {
-		return
-	}
-	wait := q.coalesce - time.Since(q.lastWrite)
-	if wait <= 0 {
-		return
-	}
-	wake := make(chan struct{})
-	q.wake = wake
-	q.mu.Unlock()
-	t := time.NewTimer(wait)
-	select {
-	case <-t.C:
-	case <-wake:
-		t.Stop()
-	}
-	q.mu.Lock()
-	if q.wake == wake {
-		q.wake = nil
 	}
 }
 
@@ -225,4 +222,27 @@ func (q *sendQueue) finishLocked() {
 		q.onDone(code)
 	}
 	close(q.finished)
+}
+
+func buffersLen(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}
+
+// unwritten returns what is left of frames after n bytes were written, in a
+// new slice (frames itself may be shared), the first one cut where the write
+// stopped.
+func unwritten(frames [][]byte, n int) [][]byte {
+	for i, f := range frames {
+		if n < len(f) {
+			rest := make([][]byte, 0, len(frames)-i)
+			rest = append(rest, f[n:])
+			return append(rest, frames[i+1:]...)
+		}
+		n -= len(f)
+	}
+	return nil
 }

@@ -12,7 +12,7 @@ import (
 func newQueue(capBytes int) (*sendQueue, *sink, chan int) {
 	snk := newSink()
 	done := make(chan int, 1)
-	return newSendQueue(snk, rawFramer{}, capBytes, 0, func(code int) { done <- code }), snk, done
+	return newSendQueue(snk, rawFramer{}, capBytes, func(code int) { done <- code }), snk, done
 }
 
 func awaitDone(tb testing.TB, q *sendQueue, done chan int) int {

@@ -30,10 +30,20 @@ type outMessage struct {
 	textFrame []byte
 }
 
+// outFrame is a broadcast waiting for the room's flusher: a message, or an
+// event's frame (presence, typing, an edit) for the JSON-mode members who
+// are not the user named by except.
+type outFrame struct {
+	msg    *outMessage
+	wire   []byte
+	except string
+}
+
 // member is one session's place in a room.
 type member struct {
-	// syncing is true while the session replays its backlog; live messages
-	// wait in held meanwhile so the seam has no gap and no duplicate.
+	// syncing is true while the session replays its backlog from the store;
+	// live messages wait in held meanwhile so the seam has no gap and no
+	// duplicate.
 	syncing    bool
 	held       []*outMessage
 	lastTyping time.Time
@@ -42,8 +52,22 @@ type member struct {
 	standing parley.Membership
 }
 
+// target is one member's share of a fan-out pass.
+type target struct {
+	s        *Session
+	frames   [][]byte
+	messages int
+}
+
 // room is the local state of one room: its members on this node, who is
 // online, and the sequencer that delivers messages in seq order.
+//
+// Broadcasts don't write to the members themselves: they go into the
+// outbox, and the room's flusher goroutine (running only while the outbox
+// has frames) takes everything there in one pass and sends it to every
+// member with one write each. A quiet room's message goes out at once; a
+// busy room's messages merge, so the writes per member fall as the rate
+// rises, and the pass never holds the room's lock while writing.
 type room struct {
 	name string
 	hub  *Hub
@@ -53,12 +77,19 @@ type room struct {
 	info      parley.Room // kind and topic, refreshed by every join
 	loaded    bool
 	delivered parley.Seq // the highest seq broadcast here
-	pending   map[parley.Seq]*outMessage
-	gapTimer  *time.Timer
-	members   map[*Session]*member
-	online    map[string]*presence    // by user id
-	recent    [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
-	nrecent   int
+	// taken is the highest seq the flusher has taken from the outbox: every
+	// member of that pass gets it, so a join replays up to taken and the
+	// outbox brings the rest.
+	taken    parley.Seq
+	pending  map[parley.Seq]*outMessage
+	gapTimer *time.Timer
+	members  map[*Session]*member
+	online   map[string]*presence    // by user id
+	recent   [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
+	nrecent  int
+	outbox   []outFrame
+	flushing bool     // a flusher goroutine runs
+	targets  []target // the flusher's, reused from pass to pass
 }
 
 func newRoom(h *Hub, name string) *room {
@@ -82,7 +113,7 @@ func (r *room) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.delivered = head
+	r.delivered, r.taken = head, head
 	r.loaded = true
 	return nil
 }
@@ -174,13 +205,120 @@ func (r *room) broadcastLocked(out *outMessage) {
 	r.delivered = out.msg.Seq
 	r.recent[out.msg.Seq%recentSize] = out
 	r.nrecent = min(r.nrecent+1, recentSize)
-	for s, m := range r.members {
-		if m.syncing {
-			m.held = append(m.held, out)
+	r.enqueueLocked(outFrame{msg: out})
+}
+
+// enqueueLocked puts f in the outbox and makes sure a flusher runs.
+func (r *room) enqueueLocked(f outFrame) {
+	r.outbox = append(r.outbox, f)
+	if !r.flushing {
+		r.flushing = true
+		go r.flush()
+	}
+}
+
+// flush is the room's flusher: it sends the outbox to the members, one pass
+// per batch, until the outbox stays empty. With Options.Coalesce set, passes
+// start at least that far apart, trading latency for fewer writes.
+func (r *room) flush() {
+	var last time.Time
+	for {
+		if wait := r.hub.opts.Coalesce - time.Since(last); wait > 0 && r.hub.opts.Coalesce > 0 {
+			time.Sleep(wait)
+		}
+		r.mu.Lock()
+		batch := r.outbox
+		if len(batch) == 0 {
+			r.flushing = false
+			r.mu.Unlock()
+			return
+		}
+		r.outbox = nil
+		targets := r.targetsLocked(batch)
+		r.mu.Unlock()
+
+		last = time.Now()
+		delivered := 0
+		for i := range targets {
+			if targets[i].s.queue.send(targets[i].frames) {
+				delivered += targets[i].messages
+			}
+			targets[i] = target{} // let a closed session go
+		}
+		r.hub.stats.delivered.Add(int64(delivered))
+	}
+}
+
+// targetsLocked decides what each member gets of batch: messages to all
+// (held back for members still replaying), events to JSON-mode members other
+// than their cause. Members with the same share get the same slice.
+func (r *room) targetsLocked(batch []outFrame) []target {
+	var jsonAll, textAll [][]byte
+	var msgs []*outMessage
+	var excepted map[string]bool
+	hasText := false
+	for s := range r.members {
+		if s.mode == ModeText {
+			hasText = true
+			break
+		}
+	}
+	for _, f := range batch {
+		if f.msg != nil {
+			msgs = append(msgs, f.msg)
+			jsonAll = append(jsonAll, r.frameFor(f.msg, ModeJSON))
+			if hasText {
+				textAll = append(textAll, r.frameFor(f.msg, ModeText))
+			}
+			r.taken = f.msg.msg.Seq
 			continue
 		}
-		s.pushMessage(r, out)
+		jsonAll = append(jsonAll, f.wire)
+		if f.except != "" {
+			if excepted == nil {
+				excepted = make(map[string]bool)
+			}
+			excepted[f.except] = true
+		}
 	}
+
+	targets := r.targets[:0]
+	for s, m := range r.members {
+		t := target{s: s, messages: len(msgs)}
+		switch {
+		case m.syncing:
+			m.held = append(m.held, msgs...)
+			t.frames, t.messages = eventsFor(batch, s, false), 0
+		case s.mode == ModeText:
+			t.frames = textAll
+		case excepted[s.principal.ID]:
+			t.frames = eventsFor(batch, s, true)
+		default:
+			t.frames = jsonAll
+		}
+		if len(t.frames) > 0 {
+			targets = append(targets, t)
+		}
+	}
+	r.targets = targets
+	return targets
+}
+
+// eventsFor returns the JSON frames of batch that s gets: its events not
+// caused by s's user, and the messages too when withMessages is set.
+func eventsFor(batch []outFrame, s *Session, withMessages bool) [][]byte {
+	var frames [][]byte
+	for _, f := range batch {
+		switch {
+		case f.msg != nil:
+			if withMessages {
+				frames = append(frames, f.msg.jsonFrame)
+			}
+		case s.mode == ModeJSON && f.except != s.principal.ID:
+			frames = append(frames, f.wire)
+		}
+	}
+	return frames
 }
 
 // frameFor returns out's frame in the session's mode, building it once.
@@ -198,15 +336,15 @@ func (r *room) frameFor(out *outMessage, mode Mode) []byte {
 	return out.jsonFrame
 }
 
-// recentFrom returns the cached messages from seq from up to delivered, or
+// recentLocked returns the cached messages from seq from up to until, or
 // false if the cache doesn't reach back that far.
-func (r *room) recentFromLocked(from parley.Seq) ([]*outMessage, bool) {
+func (r *room) recentLocked(from, until parley.Seq) ([]*outMessage, bool) {
 	oldest := r.delivered - parley.Seq(r.nrecent) + 1
 	if from < oldest {
 		return nil, false
 	}
-	out := make([]*outMessage, 0, r.delivered-from+1)
-	for seq := from; seq <= r.delivered; seq++ {
+	out := make([]*outMessage, 0, until-from+1)
+	for seq := from; seq <= until; seq++ {
 		out = append(out, r.recent[seq%recentSize])
 	}
 	return out, true
@@ -256,20 +394,20 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 	m.standing = adm.member
 	// A repeated join on the same connection is a request for the backlog
 	// again: live messages keep flowing and the replay ends at the head.
+	// The replay reaches up to what the flusher has taken; the outbox
+	// brings the rest to every member, this one included.
 	head := r.delivered
 	if s.mode == ModeJSON {
-		s.pushFrame(r.hub.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked()}))
+		s.queue.push(r.hub.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked()}))
 	}
 
-	from := r.replayStart(head, since)
-	if !replay || from > head {
+	from, until := r.replayStart(head, since), r.taken
+	if !replay || from > until {
 		r.mu.Unlock()
 		return nil
 	}
-	if cached, ok := r.recentFromLocked(from); ok {
-		for _, out := range cached {
-			s.pushMessage(r, out)
-		}
+	if cached, ok := r.recentLocked(from, until); ok {
+		s.pushMessages(r, cached)
 		r.mu.Unlock()
 		return nil
 	}
@@ -278,17 +416,17 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 	m.syncing = true
 	r.mu.Unlock()
 
-	msgs, err := r.hub.store.Messages(ctx, r.name, from-1, head, int(head-from+1))
+	msgs, err := r.hub.store.Messages(ctx, r.name, from-1, until, int(until-from+1))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var backlog []*outMessage
 	if err == nil {
-		for _, msg := range msgs {
-			s.pushMessage(r, &outMessage{msg: msg})
+		backlog = make([]*outMessage, len(msgs))
+		for i, msg := range msgs {
+			backlog[i] = &outMessage{msg: msg}
 		}
 	}
-	for _, out := range m.held {
-		s.pushMessage(r, out)
-	}
+	s.pushMessages(r, append(backlog, m.held...))
 	m.syncing, m.held = false, nil
 	return err
 }
@@ -352,16 +490,7 @@ func (r *room) typing(s *Session) {
 // toOthersLocked sends a JSON payload, framed once, to every JSON-mode
 // member who is not the given user; text mode only carries messages.
 func (r *room) toOthersLocked(userID string, payload []byte) {
-	var wire []byte
-	for s := range r.members {
-		if s.principal.ID == userID || s.mode != ModeJSON {
-			continue
-		}
-		if wire == nil {
-			wire = r.hub.opts.Framer.Text(payload)
-		}
-		s.queue.push(wire)
-	}
+	r.enqueueLocked(outFrame{wire: r.hub.opts.Framer.Text(payload), except: userID})
 }
 
 // applyFrame sends an event's frame to the room's members and applies its

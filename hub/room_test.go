@@ -99,7 +99,7 @@ func inRecentCache(h *Hub, room string, from parley.Seq) bool {
 	h.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.recentFromLocked(from)
+	_, ok := r.recentLocked(from, r.taken)
 	return ok
 }
 

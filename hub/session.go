@@ -276,15 +276,24 @@ func (s *Session) replyError(id string, err error) {
 	s.pushFrame(s.hub.encode(protocol.ErrorFrame(id, err)))
 }
 
-// pushFrame queues a framed message for this session alone.
+// pushFrame sends a framed message to this session alone, at once when
+// nothing else is queued. The caller must hold no lock.
 func (s *Session) pushFrame(frame []byte) {
-	s.queue.pushUrgent(frame)
+	s.queue.send([][]byte{frame})
 }
 
-// pushMessage queues a room message. Called with r.mu held.
-func (s *Session) pushMessage(r *room, out *outMessage) {
-	if s.queue.push(r.frameFor(out, s.mode)) {
-		s.hub.stats.delivered.Add(1)
+// pushMessages queues room messages for this session in one go. Called
+// with r.mu held.
+func (s *Session) pushMessages(r *room, outs []*outMessage) {
+	if len(outs) == 0 {
+		return
+	}
+	frames := make([][]byte, len(outs))
+	for i, out := range outs {
+		frames[i] = r.frameFor(out, s.mode)
+	}
+	if s.queue.push(frames...) {
+		s.hub.stats.delivered.Add(int64(len(outs)))
 	}
 }
 
@@ -362,7 +371,7 @@ func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
 
 // Send queues a frame the transport built itself (an echo), under the same
 // byte cap as everything else.
-func (s *Session) Send(frame []byte) { s.queue.pushUrgent(frame) }
+func (s *Session) Send(frame []byte) { s.queue.push(frame) }
 
 // AfterClose runs fn once the connection is closed (at once if it is
 // already), so the transport can drop what it keeps for the connection.

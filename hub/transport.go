@@ -17,6 +17,16 @@ type Transport interface {
 	Close() error
 }
 
+// NonblockingWriter is a Transport that can also write without blocking.
+// The hub uses it to write a fan-out straight from the goroutine that
+// makes it, with no writer goroutine, while the peer keeps up.
+type NonblockingWriter interface {
+	// TryWrite writes as much of bufs as the connection takes at once and
+	// returns how many bytes that was; it never waits. An error means the
+	// connection is dead. Like Write, it never modifies the bytes.
+	TryWrite(bufs [][]byte) (int, error)
+}
+
 // Framer turns payloads into bytes ready for the wire. A payload is framed
 // once per broadcast and the result shared by every recipient, so the
 // framer must return a fresh slice that it never touches again.

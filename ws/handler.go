@@ -127,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve runs one connection's read loop until the connection ends.
 func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.Reader, info hub.ConnInfo) {
-	c := &conn{Conn: netConn, writeTimeout: h.opts.WriteTimeout}
+	c := newTransport(netConn, h.opts.WriteTimeout)
 	sess, err := h.hub.Connect(ctx, c, info)
 	if err != nil {
 		h.log.Warn("connection refused by the hub", "user", info.Principal.Name, "remote", info.Remote, "err", err)

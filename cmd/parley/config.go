@@ -52,7 +52,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.Rate, "rate", 10, "sustained `messages` per second per connection")
 	fs.IntVar(&c.Burst, "burst", 20, "messages a connection may send at once before --rate applies")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 1<<20, "outgoing queue cap per connection in `bytes`; a client that overflows it is closed with 4008")
-	fs.DurationVar(&c.Coalesce, "coalesce", 5*time.Millisecond, "shortest `interval` between two writes of room messages to one connection; under heavy fan-out it merges writes (0 writes at once)")
+	fs.DurationVar(&c.Coalesce, "coalesce", 0, "shortest `interval` between two fan-out passes of a room; busy rooms merge messages into fewer writes anyway, a longer interval merges more at the price of latency (0: none)")
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")

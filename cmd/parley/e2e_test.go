@@ -354,13 +354,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if n := len(hist["messages"].([]any)); n != 0 {
 		t.Fatalf("bad input stored %d messages", n)
 	}
-	if ack := a.send("lobby", chinese, "cn"); ack.num("seq") != 1 {
-		t.Errorf("1024 Chinese characters: %v", ack)
-	}
 	// The error reply carries the request's id even when the frame is bad.
 	a.sendRaw([]byte(`{"type":"send","id":"x7","room":"lobby"}`))
 	if f := a.expect("error"); f.str("id") != "x7" {
 		t.Errorf("error reply id = %q, want x7", f.str("id"))
+	}
+	if ack := a.send("lobby", chinese, "cn"); ack.num("seq") != 1 {
+		t.Errorf("1024 Chinese characters: %v", ack)
 	}
 }
 

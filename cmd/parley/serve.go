@@ -105,6 +105,7 @@ func (a *app) wire() error {
 		Limits:          protocol.Limits{MaxText: c.MaxText, Rate: c.Rate, Burst: c.Burst},
 		Heartbeat:       c.Heartbeat,
 		QueueBytes:      c.QueueBytes,
+		Coalesce:        c.Coalesce,
 		MaxReplay:       c.MaxReplay,
 		Broker:          a.broker,
 		PresenceRefresh: c.PresenceRefresh,
@@ -245,14 +246,6 @@ func (a *app) close() {
 	if err := a.db.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}
-}
-
-// coalesce maps --coalesce 0 ("write at once") to the hub's "never wait".
-func coalesce(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 // storeName says in logs which store serves, without its password.

@@ -1,0 +1,88 @@
+//go:build linux
+
+package ws
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/parleychat/parley/hub"
+)
+
+// maxIovec is the most buffers one writev takes (IOV_MAX on Linux).
+const maxIovec = 1024
+
+// tcpConn is a plain TCP connection, which can also write without
+// blocking: the hub writes a room's fan-out straight from its flusher.
+type tcpConn struct {
+	conn
+	raw syscall.RawConn
+}
+
+// newTransport adapts c to the hub, with non-blocking writes when c is
+// plain TCP.
+func newTransport(c net.Conn, writeTimeout time.Duration) hub.Transport {
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return &conn{Conn: c, writeTimeout: writeTimeout}
+	}
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		return &conn{Conn: c, writeTimeout: writeTimeout}
+	}
+	return &tcpConn{conn: conn{Conn: c, writeTimeout: writeTimeout}, raw: raw}
+}
+
+// iovecs holds writev's argument arrays between calls, so a write
+// allocates nothing and an idle connection holds none.
+var iovecs = sync.Pool{New: func() any { s := make([]unix.Iovec, 0, 64); return &s }}
+
+// TryWrite writes as much of bufs as the socket buffer takes now, in one
+// writev; a full buffer writes nothing and is not an error.
+func (c *tcpConn) TryWrite(bufs [][]byte) (int, error) {
+	if len(bufs) > maxIovec {
+		bufs = bufs[:maxIovec]
+	}
+	vp := iovecs.Get().(*[]unix.Iovec)
+	vs := (*vp)[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		vs = append(vs, v)
+	}
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		if len(vs) == 0 {
+			return true
+		}
+		r, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&vs[0])), uintptr(len(vs)))
+		if errno != 0 {
+			werr = errno
+		} else {
+			n = int(r)
+		}
+		return true // never wait for the socket: the hub queues what's left
+	})
+	clear(vs) // drop the pointers into the frames
+	*vp = vs[:0]
+	iovecs.Put(vp)
+	switch {
+	case err != nil:
+		return 0, err
+	case errors.Is(werr, unix.EAGAIN), errors.Is(werr, unix.EINTR):
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}
