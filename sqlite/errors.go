@@ -44,3 +44,11 @@ func isUnavailable(err error) bool {
 	}
 	return false
 }
+
+// isNonceConflict reports whether err is an INSERT into messages meeting a
+// nonce stored before: messages_nonce is that table's only UNIQUE index
+// (its primary key's violations have a code of their own).
+func isNonceConflict(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}

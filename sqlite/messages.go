@@ -11,49 +11,96 @@ import (
 	"github.com/parleychat/parley"
 )
 
+// appendOp is an Append for the writer: m in, and m and dup out.
+type appendOp struct {
+	m   parley.Message
+	dup bool
+}
+
 // Append stores m through the writer; see parley.MessageStore. m.Seq and
 // m.TS are ignored and assigned. A nil error means the message is committed.
 func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, bool, error) {
-	var stored parley.Message
-	var dup bool
-	err := s.submit(ctx, func(tx *sql.Tx) error {
-		var err error
-		stored, dup, err = s.appendTx(tx, m)
-		return err
-	})
-	if err != nil {
+	a := &appendOp{m: m}
+	if err := s.w.Do(ctx, op{app: a}); err != nil {
 		return parley.Message{}, false, fmt.Errorf("sqlite: append: %w", err)
 	}
-	return stored, dup, nil
+	return a.m, a.dup, nil
 }
 
-// appendTx runs on the writer goroutine. The nonce lookup sees the
-// transaction's own writes, so two requests with one nonce in the same
-// batch dedupe as well as two in different batches.
-func (s *Store) appendTx(tx *sql.Tx, m parley.Message) (parley.Message, bool, error) {
+// appendTx runs on the writer goroutine. Its one write is the INSERT, which
+// SQLite undoes by itself when it fails; the room row it may create first
+// is one that any later append would create too (commitBatch relies on
+// both).
+//
+// A nonce is looked up only when the INSERT meets it in messages_nonce:
+// the unique index checks it anyway, and a retry is rare, so a lookup
+// before every INSERT would be wasted. The index holds the transaction's
+// own writes, so two requests with one nonce in the same batch dedupe as
+// well as two in different batches.
+func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 	ctx := context.Background()
-	if m.Nonce != "" {
-		orig, err := scanMessage(tx.StmtContext(ctx, s.stmts.findNonce).QueryRowContext(ctx,
+	m := a.m
+	ts := s.now().UnixMilli()
+	head, err := s.head(ctx, tx, m.Room, ts)
+	if err != nil {
+		return err
+	}
+	m.Seq, m.TS = head+1, time.UnixMilli(ts).UTC()
+	m.EditedAt, m.Deleted = time.Time{}, false
+	_, err = tx.StmtContext(ctx, s.stmts.insertMessage).ExecContext(ctx,
+		m.Room, m.Seq, m.From.ID, m.From.Name, m.Text, ts, m.Nonce)
+	switch {
+	case err == nil:
+		s.heads.advance(m.Room, m.Seq)
+		a.m = m
+		return nil
+	case isNonceConflict(err):
+		orig, ferr := scanMessage(tx.StmtContext(ctx, s.stmts.findNonce).QueryRowContext(ctx,
 			m.Room, m.From.ID, m.Nonce))
-		switch {
-		case err == nil:
-			return orig, true, nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return parley.Message{}, false, fmt.Errorf("find nonce: %w", classify(err))
+		if ferr != nil {
+			return fmt.Errorf("insert message: %w; find nonce: %w", classify(err), classify(ferr))
+		}
+		a.m, a.dup = orig, true
+		return nil
+	default:
+		return fmt.Errorf("insert message: %w", classify(err))
+	}
+}
+
+// head returns room's head, from the writer's cache or else from rooms,
+// creating the room when it is missing (messages.room references it).
+func (s *Store) head(ctx context.Context, tx *sql.Tx, room string, ts int64) (parley.Seq, error) {
+	if head, ok := s.heads.get(room); ok {
+		return head, nil
+	}
+	var head parley.Seq
+	err := tx.StmtContext(ctx, s.stmts.roomHead).QueryRowContext(ctx, room).Scan(&head)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = tx.StmtContext(ctx, s.stmts.createRoom).ExecContext(ctx, room, ts)
+		if err != nil {
+			return 0, fmt.Errorf("create room: %w", classify(err))
+		}
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read head: %w", classify(err))
+	}
+	return head, nil
+}
+
+// flushHeads writes the heads that the batch's appends advanced, each
+// room's once, into rooms.head, in the batch's transaction.
+func (s *Store) flushHeads(ctx context.Context, tx *sql.Tx) error {
+	if len(s.heads.pending) == 0 {
+		return nil
+	}
+	st := tx.StmtContext(ctx, s.stmts.setHead)
+	for room, head := range s.heads.pending {
+		if _, err := st.ExecContext(ctx, head, room); err != nil {
+			return fmt.Errorf("set head: %w", classify(err))
 		}
 	}
-
-	ts := s.now().UnixMilli()
-	if err := tx.StmtContext(ctx, s.stmts.advanceHead).QueryRowContext(ctx,
-		m.Room, ts).Scan(&m.Seq); err != nil {
-		return parley.Message{}, false, fmt.Errorf("advance head: %w", classify(err))
-	}
-	if _, err := tx.StmtContext(ctx, s.stmts.insertMessage).ExecContext(ctx,
-		m.Room, m.Seq, m.From.ID, m.From.Name, m.Text, ts, m.Nonce); err != nil {
-		return parley.Message{}, false, fmt.Errorf("insert message: %w", classify(err))
-	}
-	m.TS = time.UnixMilli(ts).UTC()
-	return m, false, nil
+	return nil
 }
 
 // Messages returns room's messages with after < seq <= until, oldest first,

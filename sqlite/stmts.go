@@ -20,8 +20,9 @@ const messageCols = `room, seq, user_id, user_name, text, ts, nonce, edited_at, 
 type writerStmts struct {
 	savepoint, rollbackTo, release *sql.Stmt
 
-	findNonce, advanceHead, insertMessage *sql.Stmt
-	editMessage, deleteMessage            *sql.Stmt
+	roomHead, createRoom, setHead *sql.Stmt
+	findNonce, insertMessage      *sql.Stmt
+	editMessage, deleteMessage    *sql.Stmt
 
 	nameTaken, insertUser *sql.Stmt
 
@@ -47,10 +48,9 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 	w.findNonce = prep(`
 		SELECT ` + messageCols + ` FROM messages
 		WHERE room = ? AND user_id = ? AND nonce = ? AND nonce <> ''`)
-	w.advanceHead = prep(`
-		INSERT INTO rooms (name, head, created_at) VALUES (?, 1, ?)
-		ON CONFLICT (name) DO UPDATE SET head = head + 1
-		RETURNING head`)
+	w.roomHead = prep(`SELECT head FROM rooms WHERE name = ?`)
+	w.createRoom = prep(`INSERT INTO rooms (name, created_at) VALUES (?, ?)`)
+	w.setHead = prep(`UPDATE rooms SET head = ? WHERE name = ?`)
 	w.insertMessage = prep(`
 		INSERT INTO messages (room, seq, user_id, user_name, text, ts, nonce)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)

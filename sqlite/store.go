@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/internal/groupcommit"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -53,22 +53,17 @@ type Store struct {
 	wdb *sql.DB // one connection, used only by the writer goroutine and migrations
 	rdb *sql.DB // query-only connections for reads
 
-	stmts *writerStmts // used by the writer goroutine only
+	w *groupcommit.Writer[op]
 
-	log      *slog.Logger
-	now      func() time.Time
-	maxBatch int
-	window   time.Duration
+	// Used by the writer goroutine only.
+	stmts *writerStmts
+	heads *heads
 
-	reqs chan *request // unbuffered: a send completes only when the writer takes it
-	quit chan struct{}
-	done chan struct{} // closed when the writer goroutine returns
+	log *slog.Logger
+	now func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
-
-	commits  atomic.Uint64
-	requests atomic.Uint64
 
 	// commitHook, when set by tests, runs just before COMMIT; an error
 	// makes the batch fail as if COMMIT had.
@@ -91,23 +86,16 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	s := &Store{
-		log:      opts.Logger,
-		now:      opts.Now,
-		maxBatch: opts.MaxBatch,
-		window:   opts.BatchWindow,
-		reqs:     make(chan *request),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
+	s := &Store{log: opts.Logger, now: opts.Now, heads: newHeads()}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.maxBatch <= 0 {
-		s.maxBatch = 256
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 256
 	}
 	busy := opts.BusyTimeout
 	if busy <= 0 {
@@ -156,7 +144,9 @@ func Open(path string, opts Options) (*Store, error) {
 	s.rdb.SetMaxOpenConns(readers)
 	s.rdb.SetMaxIdleConns(readers)
 
-	go s.run()
+	s.w = groupcommit.Start(groupcommit.Options{
+		MaxBatch: maxBatch, Window: opts.BatchWindow, Closed: errClosed,
+	}, s.commitBatch)
 	return s, nil
 }
 
@@ -202,8 +192,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // database. Calling Close again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.quit)
-		<-s.done
+		s.w.Close()
 		// Readers first: the last connection to close checkpoints the WAL
 		// into the main file and removes it, and that should be the writer.
 		rerr := s.rdb.Close()
@@ -216,11 +205,4 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-func (s *Store) closed() bool {
-	select {
-	case <-s.quit:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Store) closed() bool { return s.w.Closed() }

@@ -3,18 +3,20 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
 )
 
-// request is one write waiting for the writer goroutine.
-type request struct {
-	ctx context.Context
-	// apply runs inside the batch's transaction, in a savepoint of its own.
-	// It leaves its result in variables of the submitter, who reads them
-	// only after done delivers nil; the channel orders the two.
+// op is one write request: an Append, or any other write as a function.
+// The submitter reads the outcome (in app, or in variables apply sets) only
+// after the writer answered nil; the answer's channel orders the two.
+type op struct {
+	// app is an Append. The writer knows what an append writes, which lets
+	// it run one without a savepoint of its own (see commitBatch).
+	app *appendOp
+	// apply is every other write. It runs inside the batch's transaction,
+	// in a savepoint of its own, since it may fail after writing.
 	apply func(tx *sql.Tx) error
-	done  chan error // buffered: the writer never blocks answering
 }
 
 // WriterStats counts the writer's work since Open. Requests / Commits is the
@@ -26,132 +28,85 @@ type WriterStats struct {
 
 // Stats returns the writer's counters. It is cheap and safe to call at any
 // time, e.g. from a metrics handler.
-func (s *Store) Stats() WriterStats {
-	return WriterStats{Requests: s.requests.Load(), Commits: s.commits.Load()}
-}
+func (s *Store) Stats() WriterStats { return WriterStats(s.w.Stats()) }
 
-// submit hands apply to the writer and waits for the outcome.
+// submit hands apply to the writer and waits for the outcome; see
+// groupcommit.Writer.Do.
 func (s *Store) submit(ctx context.Context, apply func(tx *sql.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed() {
-		return errClosed
-	}
-	r := &request{ctx: ctx, apply: apply, done: make(chan error, 1)}
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.quit:
-		return errClosed
-	}
-	// Taken. Don't return early on ctx: the request commits anyway, and the
-	// caller must learn whether it did. The wait is one batch at most, and
-	// the writer answers every request it takes, even while closing.
-	return <-r.done
+	return s.w.Do(ctx, op{apply: apply})
 }
 
-// run is the writer goroutine.
-func (s *Store) run() {
-	defer close(s.done)
-	batch := make([]*request, 0, s.maxBatch)
-	for {
-		select { // quit first, so a steady stream of writes can't delay Close
-		case <-s.quit:
-			return
-		default:
-		}
-		select {
-		case r := <-s.reqs:
-			batch = s.collect(append(batch[:0], r))
-			s.runBatch(batch)
-			clear(batch) // drop references to answered requests
-		case <-s.quit:
-			return
-		}
-	}
-}
+// errSlowPath says that a batch written without savepoints met a request
+// that failed, so it must be written again with a savepoint per request.
+var errSlowPath = errors.New("a request needs a savepoint of its own")
 
-// collect adds the requests already waiting to batch, then, with a batch
-// window, those arriving within it, up to maxBatch.
-func (s *Store) collect(batch []*request) []*request {
-	var window <-chan time.Time
-	if s.window > 0 {
-		t := time.NewTimer(s.window)
-		defer t.Stop()
-		window = t.C
+// commitBatch writes ops in one transaction. It returns each op's own
+// error, or one error for the whole batch when nothing was committed.
+//
+// An append is one INSERT, which SQLite undoes by itself when it fails, and
+// the statements before it only read, or create the room that the INSERT
+// needs either way; its nonce conflict, the one failure expected (a client
+// retrying), writes nothing. So a first attempt runs appends without the
+// SAVEPOINT and RELEASE that cost as much as the INSERT. Any other failure
+// of an append (the disk full, say) may have ended the transaction, and the
+// statements after it would then commit one by one: that attempt is rolled
+// back, and the batch runs again with a savepoint per request, which fails
+// the failing request alone.
+func (s *Store) commitBatch(ops []op) ([]error, error) {
+	errs, err := s.writeBatch(ops, false)
+	if errors.Is(err, errSlowPath) {
+		errs, err = s.writeBatch(ops, true)
 	}
-	for len(batch) < s.maxBatch {
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-			continue
-		default:
-		}
-		if window == nil {
-			return batch
-		}
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-		case <-window:
-			return batch
-		case <-s.quit:
-			return batch
-		}
-	}
-	return batch
-}
-
-// runBatch writes batch in one transaction and answers every request.
-func (s *Store) runBatch(batch []*request) {
-	s.requests.Add(uint64(len(batch)))
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	errs, err := s.commitBatch(live)
 	if err != nil {
-		s.log.Error("sqlite: batch failed", "requests", len(live), "err", err)
-		for _, r := range live {
-			r.done <- err
-		}
-		return
+		s.log.Error("sqlite: batch failed", "requests", len(ops), "err", err)
 	}
-	for i, r := range live {
-		r.done <- errs[i]
-	}
+	return errs, err
 }
 
-// commitBatch returns each request's own error, or one error for the whole
-// batch when nothing was committed.
-func (s *Store) commitBatch(reqs []*request) ([]error, error) {
+// writeBatch writes ops in one transaction, appends in savepoints only when
+// safe is set. It commits unless the batch fails; then the head cache
+// forgets whatever the batch did or read.
+func (s *Store) writeBatch(ops []op, safe bool) (errs []error, err error) {
 	// Not a request's context: once taken, a request commits regardless.
 	ctx := context.Background()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
+		s.heads.reset()
 		return nil, fmt.Errorf("begin: %w", classify(err))
 	}
-	errs := make([]error, len(reqs))
-	for i, r := range reqs {
-		errs[i], err = s.applyOne(ctx, tx, r.apply)
-		if err != nil {
-			_ = tx.Rollback() // the batch error says what went wrong
-			return nil, err
+	fail := func(err error) ([]error, error) {
+		_ = tx.Rollback() // err says what went wrong
+		s.heads.reset()
+		return nil, err
+	}
+	for i, o := range ops {
+		var reqErr error
+		switch {
+		case o.app != nil && !safe:
+			if s.appendTx(tx, o.app) != nil {
+				return fail(errSlowPath)
+			}
+		case o.app != nil:
+			reqErr, err = s.applyOne(ctx, tx, func(tx *sql.Tx) error { return s.appendTx(tx, o.app) })
+		default:
+			reqErr, err = s.applyOne(ctx, tx, o.apply)
 		}
+		if err != nil {
+			return fail(err)
+		}
+		if reqErr != nil {
+			if errs == nil {
+				errs = make([]error, len(ops))
+			}
+			errs[i] = reqErr
+		}
+	}
+	if err := s.flushHeads(ctx, tx); err != nil {
+		return fail(err)
 	}
 	if s.commitHook != nil {
 		if err := s.commitHook(); err != nil {
-			_ = tx.Rollback()
-			return nil, fmt.Errorf("commit: %w", classify(err))
+			return fail(fmt.Errorf("commit: %w", classify(err)))
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -159,9 +114,10 @@ func (s *Store) commitBatch(reqs []*request) ([]error, error) {
 		// database/sql would return the connection to the pool inside it.
 		// With one connection in the pool, this ROLLBACK reaches it.
 		_, _ = s.wdb.ExecContext(ctx, "ROLLBACK")
+		s.heads.reset()
 		return nil, fmt.Errorf("commit: %w", classify(err))
 	}
-	s.commits.Add(1)
+	s.heads.committed()
 	return errs, nil
 }
 

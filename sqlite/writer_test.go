@@ -21,43 +21,29 @@ func openTest(t *testing.T) *Store {
 	return s
 }
 
-type appendResult struct {
-	m   parley.Message
-	dup bool
-}
-
-// batchOf builds requests as Append and CreateGuest do, for runBatch to
-// run as one batch, which the writer's timing never guarantees.
+// batchOf builds requests as Append and CreateGuest do, for the writer to
+// run as one batch, which its timing never guarantees.
 type batchOf struct {
 	s    *Store
-	reqs []*request
+	ctxs []context.Context
+	ops  []op
 }
 
-func (b *batchOf) append(ctx context.Context, m parley.Message) *appendResult {
-	res := new(appendResult)
-	b.reqs = append(b.reqs, &request{ctx: ctx, done: make(chan error, 1), apply: func(tx *sql.Tx) error {
-		var err error
-		res.m, res.dup, err = b.s.appendTx(tx, m)
-		return err
-	}})
-	return res
+func (b *batchOf) append(ctx context.Context, m parley.Message) *appendOp {
+	a := &appendOp{m: m}
+	b.ctxs, b.ops = append(b.ctxs, ctx), append(b.ops, op{app: a})
+	return a
 }
 
 func (b *batchOf) guest(name string, hash string) {
 	id, _ := newUserID()
-	b.reqs = append(b.reqs, &request{ctx: context.Background(), done: make(chan error, 1), apply: func(tx *sql.Tx) error {
+	b.ctxs = append(b.ctxs, context.Background())
+	b.ops = append(b.ops, op{apply: func(tx *sql.Tx) error {
 		return b.s.createGuestTx(tx, id, name, []byte(hash))
 	}})
 }
 
-func (b *batchOf) run() []error {
-	b.s.runBatch(b.reqs)
-	errs := make([]error, len(b.reqs))
-	for i, r := range b.reqs {
-		errs[i] = <-r.done
-	}
-	return errs
-}
+func (b *batchOf) run() []error { return b.s.w.RunBatch(b.ctxs, b.ops) }
 
 // The writer goroutine is idle while these tests call runBatch; the writer
 // pool's single connection would serialize them anyway.
@@ -154,5 +140,50 @@ func TestNonceUsesIndex(t *testing.T) {
 	}
 	if want := "messages_nonce"; !strings.Contains(plan, want) {
 		t.Errorf("query plan %q does not use %s", plan, want)
+	}
+}
+
+// TestAppendFailsAlone checks the slow path: an append that fails for
+// another reason than its nonce fails alone, and the batch's other appends
+// keep seqs without gaps.
+func TestAppendFailsAlone(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	// A temporary trigger lives on the writer's one connection, which the
+	// idle writer isn't using.
+	if _, err := s.wdb.Exec(`CREATE TEMP TRIGGER fail BEFORE INSERT ON messages
+		WHEN NEW.text = 'fail' BEGIN SELECT RAISE(ABORT, 'injected'); END`); err != nil {
+		t.Fatal(err)
+	}
+	alice := parley.User{ID: "u1", Name: "alice"}
+
+	b := &batchOf{s: s}
+	first := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one", Nonce: "n1"})
+	b.append(ctx, parley.Message{Room: "r", From: alice, Text: "fail", Nonce: "n2"})
+	b.append(ctx, parley.Message{Room: "new", From: alice, Text: "fail"})
+	again := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one again", Nonce: "n1"})
+	second := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "two", Nonce: "n2"})
+	errs := b.run()
+
+	for i, want := range []bool{false, true, true, false, false} {
+		if (errs[i] != nil) != want {
+			t.Errorf("request %d: error %v, want an error: %v", i, errs[i], want)
+		}
+	}
+	if first.m.Seq != 1 || first.dup || again.m.Seq != 1 || !again.dup || second.m.Seq != 2 || second.dup {
+		t.Errorf("appends got %+v, %+v, %+v; want seq 1, its dup, seq 2", first.m, again.m, second.m)
+	}
+	if head, _ := s.Head(ctx, "r"); head != 2 {
+		t.Errorf("Head = %d, want 2", head)
+	}
+	if _, err := s.Room(ctx, "new"); parley.ErrorCode(err) != parley.ENOTFOUND {
+		t.Errorf("Room(new) after its only append failed: %v, want %s", err, parley.ENOTFOUND)
+	}
+	if st := s.Stats(); st.Commits != 1 || st.Requests != 5 {
+		t.Errorf("Stats = %+v, want 5 requests in 1 commit", st)
+	}
+	// The head cache holds what was committed.
+	if m, _, err := s.Append(ctx, parley.Message{Room: "r", From: alice, Text: "three"}); err != nil || m.Seq != 3 {
+		t.Errorf("next Append: seq %d, err %v; want seq 3", m.Seq, err)
 	}
 }
