@@ -14,6 +14,25 @@ import (
 // own state: the operations the HTTP API calls, and the parts of the
 // WebSocket frames that are the same whoever asks.
 
+// AppendQueuer is a store that takes an append without waiting for it to
+// commit, so one connection can have many sends in flight. Appends queued
+// by one goroutine are stored in the order queued, and done is called once
+// for each, after its commit (or failure), in the same order. done must not
+// block: it runs on the store's writer.
+type AppendQueuer interface {
+	QueueAppend(ctx context.Context, m parley.Message, done func(stored parley.Message, dup bool, err error))
+}
+
+// queueAppend stores m and calls done with the result: later, when the
+// store queues appends; at once otherwise.
+func (h *Hub) queueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
+	if q, ok := h.store.(AppendQueuer); ok {
+		q.QueueAppend(ctx, m, done)
+		return
+	}
+	done(h.store.Append(ctx, m))
+}
+
 // appendAndDeliver stores a message and hands it to the room's local
 // members. A repeated nonce returns the original message and delivers
 // nothing.
@@ -24,11 +43,16 @@ func (h *Hub) appendAndDeliver(ctx context.Context, p parley.Principal, room, te
 	if err != nil {
 		return parley.Message{}, storeError("storing a message", err)
 	}
+	h.stored(stored, dup)
+	return stored, nil
+}
+
+// stored delivers a message the store just took, unless it was a repeat.
+func (h *Hub) stored(m parley.Message, dup bool) {
 	if !dup {
 		h.stats.received.Add(1)
-		h.emit(event{Room: room, Kind: evMessage, Message: &stored})
+		h.emit(event{Room: m.Room, Kind: evMessage, Message: &m})
 	}
-	return stored, nil
 }
 
 func (h *Hub) history(ctx context.Context, room string, before parley.Seq, limit int) ([]parley.Message, bool, error) {

@@ -40,6 +40,10 @@ type Options struct {
 	// others (10s); a dead node's users leave presence about 2.5 intervals
 	// after its last confirmation.
 	PresenceRefresh time.Duration
+	// PresenceLinger is how long a user whose last connection to a room
+	// dropped still counts as online there (5s; negative: not at all), so
+	// a reconnect within it announces no leave and no join.
+	PresenceLinger time.Duration
 	// Broker connects this node to the others serving the same rooms; nil
 	// for a single node.
 	Broker parley.Broker
@@ -78,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PresenceRefresh <= 0 {
 		o.PresenceRefresh = 10 * time.Second
+	}
+	if o.PresenceLinger == 0 {
+		o.PresenceLinger = 5 * time.Second
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
@@ -219,6 +226,14 @@ func (h *Hub) acquire(name string) (*room, error) {
 }
 
 // release drops a reference; the last one frees the room's local state.
+// retain adds a reference to r, which a caller holding one already wants
+// to outlive it.
+func (h *Hub) retain(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.refs++
+}
+
 func (h *Hub) release(r *room) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -187,7 +187,7 @@ func (h *Hub) evict(room, userID string) {
 	}
 	r.mu.Unlock()
 	for _, s := range gone {
-		if s.forget(room, r) && r.leave(s) {
+		if s.forget(room, r) && r.leave(s, false) {
 			h.release(r)
 		}
 	}

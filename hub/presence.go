@@ -18,9 +18,16 @@ type presence struct {
 	conns    int
 	nodes    map[string]time.Time
 	joinedAt time.Time // orders the online list by arrival
+	// lingerUntil is set while the user's last connection here has dropped
+	// and the user still counts as online, for a reconnect to find.
+	lingerUntil time.Time
 }
 
-func (p *presence) online() bool { return p.conns > 0 || len(p.nodes) > 0 }
+func (p *presence) online() bool { return p.local() || len(p.nodes) > 0 }
+
+// local reports whether the user is here on this node, connected or
+// lingering.
+func (p *presence) local() bool { return p.conns > 0 || !p.lingerUntil.IsZero() }
 
 func (r *room) presenceOf(u parley.User) *presence {
 	p := r.online[u.ID]
@@ -31,28 +38,81 @@ func (r *room) presenceOf(u parley.User) *presence {
 	return p
 }
 
-// addLocalLocked counts a new local connection of u; it reports whether it
-// is u's first here, which the other nodes must hear of.
+// addLocalLocked counts a new local connection of u; it reports whether u
+// is new here, which the other nodes must hear of.
 func (r *room) addLocalLocked(u parley.User) bool {
 	p := r.presenceOf(u)
-	was := p.online()
+	was, wasLocal := p.online(), p.local()
 	p.conns++
+	p.lingerUntil = time.Time{}
 	if !was {
 		r.announceLocked(u, protocol.PresenceJoin)
 	}
-	return p.conns == 1
+	return !wasLocal
 }
 
 // removeLocalLocked counts a local connection of u gone; it reports whether
-// it was u's last here.
-func (r *room) removeLocalLocked(u parley.User) bool {
+// u has left this node, which the other nodes must hear of. When linger is
+// set and the connection was u's last, u stays online for
+// Options.PresenceLinger instead, so a client that reconnects at once (a
+// network blip, a reconnect storm) causes no leave and join for everyone;
+// the timer that ends lingering holds a reference on the room, so the room
+// (and its recent messages) stays for the reconnect. (The hub's lock may be
+// taken under a room's, never the other way round.)
+func (r *room) removeLocalLocked(u parley.User, linger bool) (gone bool) {
 	p := r.online[u.ID]
 	if p == nil || p.conns == 0 {
 		return false
 	}
 	p.conns--
+	if p.conns > 0 {
+		return false
+	}
+	if d := r.hub.opts.PresenceLinger; linger && d > 0 {
+		p.lingerUntil = r.hub.now().Add(d)
+		if r.lingerTimer == nil {
+			r.hub.retain(r)
+			r.lingerTimer = time.AfterFunc(d, r.endLingering)
+		}
+		return false
+	}
 	r.dropIfOfflineLocked(p)
-	return p.conns == 0
+	return true
+}
+
+// endLingering takes the users whose linger is over offline. The timer runs
+// while anyone lingers and holds a reference on the room meanwhile.
+func (r *room) endLingering() {
+	r.mu.Lock()
+	now := r.hub.now()
+	var gone []parley.User
+	var next time.Time
+	for _, p := range r.online {
+		switch {
+		case p.lingerUntil.IsZero():
+		case now.Before(p.lingerUntil):
+			if next.IsZero() || p.lingerUntil.Before(next) {
+				next = p.lingerUntil
+			}
+		default:
+			p.lingerUntil = time.Time{}
+			gone = append(gone, p.user)
+			r.dropIfOfflineLocked(p)
+		}
+	}
+	done := next.IsZero()
+	if done {
+		r.lingerTimer = nil
+	} else {
+		r.lingerTimer.Reset(next.Sub(now))
+	}
+	r.mu.Unlock()
+	for i := range gone {
+		r.hub.publish(event{Room: r.name, Kind: evGone, User: &gone[i]})
+	}
+	if done {
+		r.hub.release(r)
+	}
 }
 
 func (r *room) dropIfOfflineLocked(p *presence) {
@@ -142,7 +202,7 @@ func (r *room) localUsers() []parley.User {
 func (r *room) localUsersLocked() []parley.User {
 	var users []parley.User
 	for _, p := range r.online {
-		if p.conns > 0 {
+		if p.local() {
 			users = append(users, p.user)
 		}
 	}

@@ -90,16 +90,24 @@ type room struct {
 	outbox   []outFrame
 	flushing bool     // a flusher goroutine runs
 	targets  []target // the flusher's, reused from pass to pass
+	// queued counts the frames ever put in the outbox, sent those whose
+	// pass is over; passDone signals sent moving, for settle.
+	queued, sent uint64
+	passDone     *sync.Cond
+	// lingerTimer ends lingering presences; it runs while any lingers.
+	lingerTimer *time.Timer
 }
 
 func newRoom(h *Hub, name string) *room {
-	return &room{
+	r := &room{
 		name:    name,
 		hub:     h,
 		pending: make(map[parley.Seq]*outMessage),
 		members: make(map[*Session]*member),
 		online:  make(map[string]*presence),
 	}
+	r.passDone = sync.NewCond(&r.mu)
+	return r
 }
 
 // loadLocked reads the room's head from the store the first time the room is
@@ -211,6 +219,7 @@ func (r *room) broadcastLocked(out *outMessage) {
 // enqueueLocked puts f in the outbox and makes sure a flusher runs.
 func (r *room) enqueueLocked(f outFrame) {
 	r.outbox = append(r.outbox, f)
+	r.queued++
 	if !r.flushing {
 		r.flushing = true
 		go r.flush()
@@ -234,6 +243,7 @@ func (r *room) flush() {
 			return
 		}
 		r.outbox = nil
+		upto := r.queued
 		targets := r.targetsLocked(batch)
 		r.mu.Unlock()
 
@@ -246,6 +256,22 @@ func (r *room) flush() {
 			targets[i] = target{} // let a closed session go
 		}
 		r.hub.stats.delivered.Add(int64(delivered))
+		r.mu.Lock()
+		r.sent = upto
+		r.passDone.Broadcast()
+		r.mu.Unlock()
+	}
+}
+
+// settle returns once everything put in the outbox before the call has
+// been handed to the members' queues. A reply queued after it comes after
+// those frames: the sender's own message before its ack, a moderation
+// event before the ok, and a pong after everything the ping followed.
+func (r *room) settle() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for target := r.queued; r.sent < target; {
+		r.passDone.Wait()
 	}
 }
 
@@ -456,17 +482,19 @@ func (r *room) authorize(s *Session, act parley.Action) error {
 	return parley.Authorize(parley.Decision{Principal: s.principal, Action: act, Room: r.info, Member: m.standing, Now: r.hub.now()})
 }
 
-// leave removes s from the room; it reports whether s was a member.
-func (r *room) leave(s *Session) bool {
+// leave removes s from the room; it reports whether s was a member. With
+// linger set (the connection dropped, rather than the user leaving), the
+// user's presence lingers if this was their last connection here.
+func (r *room) leave(s *Session, linger bool) bool {
 	r.mu.Lock()
 	if _, ok := r.members[s]; !ok {
 		r.mu.Unlock()
 		return false
 	}
 	delete(r.members, s)
-	last := r.removeLocalLocked(s.principal.User)
+	gone := r.removeLocalLocked(s.principal.User, linger)
 	r.mu.Unlock()
-	if last {
+	if gone {
 		r.hub.publish(event{Room: r.name, Kind: evGone, User: &s.principal.User})
 	}
 	return true

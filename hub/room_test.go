@@ -121,7 +121,8 @@ func TestReplayTail(t *testing.T) {
 }
 
 func TestPresenceCountsConnections(t *testing.T) {
-	h, _ := newTestHub(t, Options{})
+	const linger = 200 * time.Millisecond
+	h, _ := newTestHub(t, Options{PresenceLinger: linger})
 	b, bsnk := connect(t, h, user("bob"), ModeJSON)
 	join(t, b, bsnk, "r", nil)
 
@@ -148,10 +149,45 @@ func TestPresenceCountsConnections(t *testing.T) {
 
 	a2.Close(protocol.CloseNormal, "") // leaving by disconnecting
 	<-a2.Done()
+	start := time.Now()
 	if f := bsnk.expect(t, protocol.TypePresence); f.Event != protocol.PresenceLeave || f.User != user("alice") {
 		t.Fatalf("presence %+v, want alice leaving", f)
 	}
+	if d := time.Since(start); d < linger/2 {
+		t.Errorf("alice left presence %v after her connection dropped, want about %v", d, linger)
+	}
 	expectMarker(t, b, bsnk)
+}
+
+// TestPresenceLingersForReconnect: a user whose connection drops and who is
+// back within the linger was never away for the others; one who leaves on
+// purpose is gone at once.
+func TestPresenceLingersForReconnect(t *testing.T) {
+	h, _ := newTestHub(t, Options{PresenceLinger: time.Minute})
+	b, bsnk := connect(t, h, user("bob"), ModeJSON)
+	join(t, b, bsnk, "r", nil)
+	a, asnk := connect(t, h, user("alice"), ModeJSON)
+	join(t, a, asnk, "r", nil)
+	bsnk.expect(t, protocol.TypePresence) // alice joins
+
+	a.Close(protocol.CloseNormal, "")
+	<-a.Done()
+	c, csnk := connect(t, h, user("carol"), ModeJSON)
+	if f := join(t, c, csnk, "r", nil); len(f.Online) != 3 {
+		t.Fatalf("online %v, want bob, alice (lingering) and carol", f.Online)
+	}
+	if f := bsnk.expect(t, protocol.TypePresence); f.Event != protocol.PresenceJoin || f.User != user("carol") {
+		t.Fatalf("presence %+v, want carol joining and nothing about alice", f)
+	}
+	a, asnk = connect(t, h, user("alice"), ModeJSON)
+	join(t, a, asnk, "r", nil)
+	if err := c.leave(protocol.ClientFrame{Type: protocol.TypeLeave, Room: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	// Alice's return was not news; carol's leave is, at once.
+	if f := bsnk.expect(t, protocol.TypePresence); f.Event != protocol.PresenceLeave || f.User != user("carol") {
+		t.Fatalf("presence %+v, want carol leaving and nothing about alice", f)
+	}
 }
 
 // clock is a settable Options.Now.

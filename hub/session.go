@@ -80,6 +80,10 @@ type Session struct {
 	rooms   map[string]*room
 	closed  bool
 	onClose []func() // AfterClose hooks
+	// sends are in flight to the store, oldest first; a completer goroutine
+	// runs while completing is set.
+	sends      []*pendingSend
+	completing bool
 
 	lastRead atomic.Int64 // unix nanoseconds
 	expiry   *time.Timer  // closes the session when its credential expires; nil if it never does
@@ -199,7 +203,8 @@ func (s *Session) leave(f protocol.ClientFrame) error {
 	if r == nil {
 		return parley.Errorf(parley.ENOTFOUND, "You are not in %s.", f.Room)
 	}
-	r.leave(s)
+	r.leave(s, false)
+	r.settle() // what the room queued before the leave comes before left
 	s.hub.release(r)
 	s.pushFrame(s.hub.encode(protocol.Left{Type: protocol.TypeLeft, ID: f.ID, Room: f.Room}))
 	return nil
@@ -222,14 +227,117 @@ func (s *Session) send(ctx context.Context, id, roomName, text, nonce string) er
 	if err := r.authorize(s, parley.ActSend); err != nil {
 		return err
 	}
-	stored, err := s.hub.appendAndDeliver(ctx, s.principal, roomName, text, nonce)
-	if err != nil {
-		return err
-	}
-	if s.mode == ModeJSON {
-		s.pushFrame(s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: id, Room: roomName, Seq: stored.Seq, Nonce: stored.Nonce}))
-	}
+	s.queueSend(ctx, &pendingSend{id: id, msg: parley.Message{Room: roomName, From: s.principal.User, Text: text, Nonce: nonce}})
 	return nil
+}
+
+// maxInflight is how many sends one connection may have waiting for their
+// commit; the read loop waits for the oldest beyond that, which pushes back
+// on the client through TCP.
+const maxInflight = 64
+
+// pendingSend is a send on its way into the store.
+type pendingSend struct {
+	id   string
+	msg  parley.Message
+	done chan struct{} // closed when the store answered
+	// The store's answer.
+	stored parley.Message
+	dup    bool
+	err    error
+}
+
+// queueSend hands a send to the store without waiting for its commit, so a
+// connection's sends are stored in a pipeline rather than one at a time.
+// The completer delivers and acknowledges them in the order they came.
+func (s *Session) queueSend(ctx context.Context, p *pendingSend) {
+	p.done = make(chan struct{})
+	s.mu.Lock()
+	for len(s.sends) >= maxInflight {
+		oldest := s.sends[0]
+		s.mu.Unlock()
+		<-oldest.done
+		s.mu.Lock()
+	}
+	s.sends = append(s.sends, p)
+	if !s.completing {
+		s.completing = true
+		go s.complete()
+	}
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.hub.opts.StoreTimeout)
+	s.hub.queueAppend(ctx, p.msg, func(stored parley.Message, dup bool, err error) {
+		cancel()
+		p.stored, p.dup, p.err = stored, dup, err
+		close(p.done)
+	})
+}
+
+// complete is the completer: while sends are in flight it waits for the
+// oldest, takes every later one the store has answered too, delivers their
+// messages, and acknowledges them in one write once the rooms' fan-out has
+// them, so a fast sender's acks cost one wait per batch, not per message.
+func (s *Session) complete() {
+	var batch []*pendingSend
+	for {
+		s.mu.Lock()
+		if len(s.sends) == 0 {
+			s.completing = false
+			s.sends = nil
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		<-s.sends0().done
+		batch = s.takeAnswered(batch[:0])
+
+		var replies [][]byte
+		for _, p := range batch {
+			if p.err != nil {
+				s.hub.log.Error("request failed", "user", s.principal.Name, "remote", s.remote, "id", p.id, "err", p.err)
+				replies = append(replies, s.errorFrame(p.id, storeError("storing a message", p.err)))
+				continue
+			}
+			s.hub.stored(p.stored, p.dup)
+			if s.mode == ModeJSON {
+				replies = append(replies, s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
+			}
+		}
+		clear(batch)
+		if len(replies) > 0 {
+			s.settle()
+			s.queue.send(replies)
+		}
+	}
+}
+
+// sends0 is the oldest send in flight.
+func (s *Session) sends0() *pendingSend {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sends[0]
+}
+
+// takeAnswered removes the oldest sends the store has answered from the
+// queue, in order, and appends them to batch.
+func (s *Session) takeAnswered(batch []*pendingSend) []*pendingSend {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.sends {
+		select {
+		case <-p.done:
+			batch = append(batch, p)
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	clear(s.sends[:n])
+	s.sends = s.sends[n:]
+	return batch
 }
 
 func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
@@ -262,24 +370,44 @@ func (s *Session) typing(f protocol.ClientFrame) error {
 }
 
 func (s *Session) replyError(id string, err error) {
-	code := parley.ErrorCode(err)
-	s.hub.stats.countError(code)
-	// The client gets a generic sentence for these; the cause goes to the log.
 	var u *unavailableError
-	if code == parley.EINTERNAL || errors.As(err, &u) {
+	if code := parley.ErrorCode(err); code == parley.EINTERNAL || errors.As(err, &u) {
+		// The client gets a generic sentence for these; the cause goes to the log.
 		s.hub.log.Error("request failed", "user", s.principal.Name, "remote", s.remote, "id", id, "err", err)
 	}
-	if s.mode == ModeText {
-		s.pushFrame(s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) }))
-		return
-	}
-	s.pushFrame(s.hub.encode(protocol.ErrorFrame(id, err)))
+	s.pushFrame(s.errorFrame(id, err))
 }
 
-// pushFrame sends a framed message to this session alone, at once when
-// nothing else is queued. The caller must hold no lock.
+// errorFrame is the frame telling the client that request id failed; it
+// counts the error.
+func (s *Session) errorFrame(id string, err error) []byte {
+	s.hub.stats.countError(parley.ErrorCode(err))
+	if s.mode == ModeText {
+		return s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) })
+	}
+	return s.hub.encode(protocol.ErrorFrame(id, err))
+}
+
+// pushFrame sends a reply to this session alone, after whatever its rooms
+// queued for it before (see room.settle), and at once when nothing else
+// is queued. The caller must hold no lock.
 func (s *Session) pushFrame(frame []byte) {
+	s.settle()
 	s.queue.send([][]byte{frame})
+}
+
+// settle waits until the fan-out of every room s is in has handed s what
+// was queued before the call.
+func (s *Session) settle() {
+	s.mu.Lock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.settle()
+	}
 }
 
 // pushMessages queues room messages for this session in one go. Called
@@ -330,7 +458,7 @@ func (s *Session) cleanup(code int) {
 		fn()
 	}
 	for _, r := range rooms {
-		r.leave(s)
+		r.leave(s, true)
 		s.hub.release(r)
 	}
 	if code == closeSlowConsumer {

@@ -34,6 +34,8 @@ func defaultConfig(tb testing.TB) serveConfig {
 		tb.Fatal(err)
 	}
 	c.Data = tb.TempDir()
+	// Tests that watch a user leave presence don't wait out the default.
+	c.PresenceLinger = 200 * time.Millisecond
 	return c
 }
 

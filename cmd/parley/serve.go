@@ -109,6 +109,7 @@ func (a *app) wire() error {
 		MaxReplay:       c.MaxReplay,
 		Broker:          a.broker,
 		PresenceRefresh: c.PresenceRefresh,
+		PresenceLinger:  orNever(c.PresenceLinger),
 		Revalidate:      authn.Revalidate,
 		RevalidateEvery: c.Revalidate,
 		Framer:          ws.Framer{},
@@ -246,6 +247,15 @@ func (a *app) close() {
 	if err := a.db.Close(); err != nil {
 		a.log.Error("closing the database", "err", err)
 	}
+}
+
+// orNever maps a flag's 0 ("not at all") to the hub's negative, since the
+// hub's zero value means its default.
+func orNever(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // storeName says in logs which store serves, without its password.
