@@ -14,14 +14,14 @@
 // deduplicated by a unique index; a duplicate's head increment is rolled
 // back to its savepoint, so it never uses up a seq.
 //
-// Appends go through one writer goroutine per Store that group-commits: it
-// takes the first waiting request, drains whatever else is waiting (up to
-// Options.MaxBatch), sends them all in one pipelined round trip inside one
-// transaction, commits once and answers every request. Should one of them
-// fail or be a duplicate, it rolls back and runs the batch again with each
-// request in a savepoint of its own, so one failing request doesn't fail
-// the others. A batch takes its rooms' locks in name order, so batches of
-// different nodes can't deadlock. Reads use the pool directly, and so do
+// Appends go through one writer goroutine per Store (internal/groupcommit)
+// that group-commits: it takes the first waiting request, drains whatever
+// else is waiting (up to Options.MaxBatch), sends them all in one pipelined
+// round trip inside one transaction, commits once and answers every
+// request. Should one of them fail or be a duplicate, it rolls back and runs
+// the batch again with each request in a savepoint of its own, so one
+// failing request doesn't fail the others. A batch takes its rooms' locks in
+// name order, so batches of different nodes can't deadlock. Reads use the pool directly, and so do
 // the other writes (users, sessions, rooms, memberships, edits): they are
 // rare, each is one statement or a short transaction, and their races
 // between nodes are settled by unique indexes and ON CONFLICT rather than

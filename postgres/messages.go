@@ -14,8 +14,8 @@ import (
 // Append stores m through the writer; see parley.MessageStore. m.Seq and
 // m.TS are ignored and assigned. A nil error means the message is committed.
 func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, bool, error) {
-	r := &request{ctx: ctx, m: m, done: make(chan error, 1)}
-	if err := s.submit(r); err != nil {
+	r := &request{m: m}
+	if err := s.w.Do(ctx, r); err != nil {
 		return parley.Message{}, false, fmt.Errorf("postgres: append: %w", err)
 	}
 	return r.stored, r.dup, nil

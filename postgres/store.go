@@ -6,12 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parleychat/parley"
+	"github.com/parleychat/parley/internal/groupcommit"
 )
 
 var _ parley.Store = (*Store)(nil)
@@ -42,19 +42,13 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 
-	log      *slog.Logger
-	now      func() time.Time
-	maxBatch int
-	timeout  time.Duration
+	w *groupcommit.Writer[*request] // appends; other writes go straight to the pool
 
-	reqs chan *request // unbuffered: a send completes only when the writer takes it
-	quit chan struct{}
-	done chan struct{} // closed when the writer goroutine returns
+	log     *slog.Logger
+	now     func() time.Time
+	timeout time.Duration
 
 	closeOnce sync.Once
-
-	commits  atomic.Uint64
-	requests atomic.Uint64
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -66,23 +60,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{
-		log:      opts.Logger,
-		now:      opts.Now,
-		maxBatch: opts.MaxBatch,
-		timeout:  opts.WriteTimeout,
-		reqs:     make(chan *request),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
+	s := &Store{log: opts.Logger, now: opts.Now, timeout: opts.WriteTimeout}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.maxBatch <= 0 {
-		s.maxBatch = 64
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 64
 	}
 	if s.timeout <= 0 {
 		s.timeout = 5 * time.Second
@@ -94,7 +81,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	go s.run()
+	// No batch window: appends that arrive during a commit's round trip
+	// already form the next batch, so waiting would only add latency.
+	s.w = groupcommit.Start(groupcommit.Options{MaxBatch: maxBatch, Closed: errClosed}, s.commitBatch)
 	return s, nil
 }
 
@@ -114,21 +103,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // which waits for reads in progress. Calling Close again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.quit)
-		<-s.done
+		s.w.Close()
 		s.pool.Close()
 	})
 	return nil
 }
 
-func (s *Store) closed() bool {
-	select {
-	case <-s.quit:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Store) closed() bool { return s.w.Closed() }
 
 // fail classifies err and, when it says the connection to the server was
 // lost, drops every pooled connection: they most likely died together (a

@@ -14,14 +14,13 @@ import (
 
 // request is one Append waiting for the writer goroutine.
 type request struct {
-	ctx context.Context
-	m   parley.Message
+	m parley.Message
 	// stored and dup are the outcome. The writer sets them before it
-	// sends nil on done, and the submitter reads them only after
-	// receiving it; the channel orders the two.
+	// answers nil, and the submitter reads them only after receiving it;
+	// the answer's channel orders the two.
 	stored parley.Message
 	dup    bool
-	done   chan error // buffered: the writer never blocks answering
+	err    error // the request's own failure, set by appendEach
 }
 
 // WriterStats counts the writer's work since Open. Requests / Commits is the
@@ -33,95 +32,10 @@ type WriterStats struct {
 
 // Stats returns the writer's counters. It is cheap and safe to call at any
 // time, e.g. from a metrics handler.
-func (s *Store) Stats() WriterStats {
-	return WriterStats{Requests: s.requests.Load(), Commits: s.commits.Load()}
-}
-
-// submit hands r to the writer and waits for the outcome.
-func (s *Store) submit(r *request) error {
-	if err := r.ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed() {
-		return errClosed
-	}
-	select {
-	case s.reqs <- r:
-	case <-r.ctx.Done():
-		return r.ctx.Err()
-	case <-s.quit:
-		return errClosed
-	}
-	// Taken. Don't return early on ctx: the request may commit anyway, and
-	// the caller must learn whether it did. WriteTimeout bounds the wait.
-	return <-r.done
-}
-
-// run is the writer goroutine.
-func (s *Store) run() {
-	defer close(s.done)
-	batch := make([]*request, 0, s.maxBatch)
-	for {
-		select { // quit first, so a steady stream of writes can't delay Close
-		case <-s.quit:
-			return
-		default:
-		}
-		select {
-		case r := <-s.reqs:
-			batch = s.collect(append(batch[:0], r))
-			s.runBatch(batch)
-			clear(batch) // drop references to answered requests
-		case <-s.quit:
-			return
-		}
-	}
-}
-
-// collect adds the requests already waiting to batch, up to maxBatch. It
-// doesn't wait for more: requests that arrive during a commit form the
-// next batch, so waiting would only add latency.
-func (s *Store) collect(batch []*request) []*request {
-	for len(batch) < s.maxBatch {
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// runBatch writes batch in one transaction and answers every request.
-func (s *Store) runBatch(batch []*request) {
-	s.requests.Add(uint64(len(batch)))
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	errs, err := s.commitBatch(live)
-	if err != nil {
-		s.log.Error("postgres: batch failed", "requests", len(live), "err", err)
-		for _, r := range live {
-			r.done <- err
-		}
-		return
-	}
-	for i, r := range live {
-		r.done <- errs[i]
-	}
-}
+func (s *Store) Stats() WriterStats { return WriterStats(s.w.Stats()) }
 
 // commitBatch returns each request's own error, or one error for the whole
-// batch when nothing was committed. It reorders reqs.
+// batch when nothing was committed.
 //
 // It first sends every append in one pipeline, one round trip for the
 // whole batch. That fails as a whole if any request fails or is a
@@ -131,20 +45,31 @@ func (s *Store) runBatch(batch []*request) {
 // costs a round trip and a savepoint per request when it does.
 func (s *Store) commitBatch(reqs []*request) ([]error, error) {
 	// Not a request's context: once taken, a request commits regardless.
+	// WriteTimeout bounds the wait.
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 
 	// A batch holds each room's row lock until it commits. Taking them in
 	// one order (by room name) on every node means two nodes' batches
 	// can't each hold a room the other waits for: no deadlocks. Stable,
-	// so one room's requests keep their arrival order.
-	slices.SortStableFunc(reqs, func(a, b *request) int { return strings.Compare(a.m.Room, b.m.Room) })
+	// so one room's requests keep their arrival order. A copy: the
+	// answers follow reqs' order.
+	sorted := slices.Clone(reqs)
+	slices.SortStableFunc(sorted, func(a, b *request) int { return strings.Compare(a.m.Room, b.m.Room) })
 
-	errs, err := s.inTx(ctx, reqs, s.appendPipelined)
+	err := s.inTx(ctx, sorted, s.appendPipelined)
 	if errors.Is(err, errSlowPath) {
-		errs, err = s.inTx(ctx, reqs, s.appendEach)
+		err = s.inTx(ctx, sorted, s.appendEach)
 	}
-	return errs, err
+	if err != nil {
+		s.log.Error("postgres: batch failed", "requests", len(reqs), "err", err)
+		return nil, err
+	}
+	errs := make([]error, len(reqs))
+	for i, r := range reqs {
+		errs[i] = r.err
+	}
+	return errs, nil
 }
 
 // errSlowPath says the pipelined attempt met a duplicate or a failing
@@ -153,27 +78,25 @@ var errSlowPath = errors.New("a request needs a savepoint of its own")
 
 // inTx runs write in a transaction and commits it unless write fails.
 func (s *Store) inTx(ctx context.Context, reqs []*request,
-	write func(context.Context, pgx.Tx, []*request) ([]error, error)) ([]error, error) {
+	write func(context.Context, pgx.Tx, []*request) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", s.fail(err))
+		return fmt.Errorf("begin: %w", s.fail(err))
 	}
 	defer tx.Rollback(ctx) // no-op after Commit
-	errs, err := write(ctx, tx, reqs)
-	if err != nil {
-		return nil, err
+	if err := write(ctx, tx, reqs); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit: %w", s.fail(err))
+		return fmt.Errorf("commit: %w", s.fail(err))
 	}
-	s.commits.Add(1)
-	return errs, nil
+	return nil
 }
 
 // appendPipelined sends all of reqs at once and succeeds only if every
 // one is stored anew; otherwise it returns errSlowPath, or a batch error
 // when the connection failed.
-func (s *Store) appendPipelined(ctx context.Context, tx pgx.Tx, reqs []*request) ([]error, error) {
+func (s *Store) appendPipelined(ctx context.Context, tx pgx.Tx, reqs []*request) error {
 	var b pgx.Batch
 	for _, r := range reqs {
 		r.stored = newMessage(r.m, s.now())
@@ -193,25 +116,24 @@ func (s *Store) appendPipelined(ctx context.Context, tx pgx.Tx, reqs []*request)
 	}
 	switch {
 	case err == nil:
-		return make([]error, len(reqs)), nil
+		return nil
 	case connLost(err) || ctx.Err() != nil:
-		return nil, fmt.Errorf("append: %w", s.fail(err))
+		return fmt.Errorf("append: %w", s.fail(err))
 	default:
-		return nil, errSlowPath
+		return errSlowPath
 	}
 }
 
-// appendEach runs each of reqs in a savepoint of its own.
-func (s *Store) appendEach(ctx context.Context, tx pgx.Tx, reqs []*request) ([]error, error) {
-	errs := make([]error, len(reqs))
+// appendEach runs each of reqs in a savepoint of its own, leaving each
+// one's own failure in its err.
+func (s *Store) appendEach(ctx context.Context, tx pgx.Tx, reqs []*request) error {
 	for i, r := range reqs {
 		var err error
-		errs[i], err = s.appendOne(ctx, tx, r, i == 0)
-		if err != nil {
-			return nil, err
+		if r.err, err = s.appendOne(ctx, tx, r, i == 0); err != nil {
+			return err
 		}
 	}
-	return errs, nil
+	return nil
 }
 
 // newMessage is m as Append stores it at now, before its seq is known.
