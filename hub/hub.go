@@ -44,6 +44,11 @@ type Options struct {
 	// dropped still counts as online there (5s; negative: not at all), so
 	// a reconnect within it announces no leave and no join.
 	PresenceLinger time.Duration
+	// PresenceLimit is how many users a room may have online and still
+	// announce each arrival and departure (500; negative: no limit). A room
+	// over it sends no presence events, and its joined frames list the
+	// first PresenceLimit users and count the rest.
+	PresenceLimit int
 	// Broker connects this node to the others serving the same rooms; nil
 	// for a single node.
 	Broker parley.Broker
@@ -85,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PresenceLinger == 0 {
 		o.PresenceLinger = 5 * time.Second
+	}
+	if o.PresenceLimit == 0 {
+		o.PresenceLimit = 500
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second

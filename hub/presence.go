@@ -1,9 +1,7 @@
 package hub
 
 import (
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/parleychat/parley"
@@ -34,6 +32,7 @@ func (r *room) presenceOf(u parley.User) *presence {
 	if p == nil {
 		p = &presence{user: u, joinedAt: r.hub.now()}
 		r.online[u.ID] = p
+		r.arrivals = append(r.arrivals, p)
 	}
 	return p
 }
@@ -117,13 +116,23 @@ func (r *room) endLingering() {
 
 func (r *room) dropIfOfflineLocked(p *presence) {
 	if !p.online() {
-		delete(r.online, p.user.ID)
+		// Announced, or not, as the room was with the user in it.
 		r.announceLocked(p.user, protocol.PresenceLeave)
+		delete(r.online, p.user.ID)
+		if i := slices.Index(r.arrivals, p); i >= 0 {
+			r.arrivals = slices.Delete(r.arrivals, i, i+1)
+		}
 	}
 }
 
-// announceLocked tells the room's other users that u arrived or left.
+// announceLocked tells the room's other users that u arrived or left,
+// unless the room is over the presence limit: there every arrival would
+// cost a frame to each of thousands of members, O(members²) in all, for a
+// list no one reads.
 func (r *room) announceLocked(u parley.User, ev string) {
+	if r.overPresenceLimitLocked() {
+		return
+	}
 	r.toOthersLocked(u.ID, protocol.Encode(protocol.Presence{Type: protocol.TypePresence, Room: r.name, Event: ev, User: u}))
 }
 
@@ -210,20 +219,22 @@ func (r *room) localUsersLocked() []parley.User {
 }
 
 // onlineLocked lists the room's users, on any node, in the order they
-// arrived.
+// arrived: all of them, or the first PresenceLimit in a room over it.
 func (r *room) onlineLocked() []parley.User {
-	ps := slices.Collect(maps.Values(r.online))
-	slices.SortFunc(ps, func(a, b *presence) int {
-		if c := a.joinedAt.Compare(b.joinedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.user.Name, b.user.Name)
-	})
-	users := make([]parley.User, len(ps))
-	for i, p := range ps {
+	n := len(r.arrivals)
+	if limit := r.hub.opts.PresenceLimit; limit > 0 {
+		n = min(n, limit)
+	}
+	users := make([]parley.User, n)
+	for i, p := range r.arrivals[:n] {
 		users[i] = p.user
 	}
 	return users
+}
+
+func (r *room) overPresenceLimitLocked() bool {
+	limit := r.hub.opts.PresenceLimit
+	return limit > 0 && len(r.online) > limit
 }
 
 func userID(u *parley.User) string {

@@ -85,6 +85,7 @@ type room struct {
 	gapTimer *time.Timer
 	members  map[*Session]*member
 	online   map[string]*presence    // by user id
+	arrivals []*presence             // the same, in the order they arrived
 	recent   [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
 	nrecent  int
 	outbox   []outFrame
@@ -424,7 +425,7 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 	// brings the rest to every member, this one included.
 	head := r.delivered
 	if s.mode == ModeJSON {
-		s.queue.push(r.hub.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked()}))
+		s.queue.push(r.hub.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked(), OnlineCount: len(r.online)}))
 	}
 
 	from, until := r.replayStart(head, since), r.taken

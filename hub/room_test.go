@@ -355,3 +355,29 @@ func TestJoinRacingCloseLeavesNoGhost(t *testing.T) {
 		t.Fatalf("online %v, want bob and carol: alice's connection is closed", f.Online)
 	}
 }
+
+// TestPresenceLimit: a room over the limit announces no arrivals or
+// departures, and its joined frames list the first arrivals and count all.
+func TestPresenceLimit(t *testing.T) {
+	h, _ := newTestHub(t, Options{PresenceLimit: 2, PresenceLinger: -1})
+	a, asnk := connect(t, h, user("alice"), ModeJSON)
+	join(t, a, asnk, "r", nil)
+	b, bsnk := connect(t, h, user("bob"), ModeJSON)
+	join(t, b, bsnk, "r", nil)
+	if f := asnk.expect(t, protocol.TypePresence); f.User != user("bob") {
+		t.Fatalf("presence %+v, want bob joining", f)
+	}
+	c, csnk := connect(t, h, user("carol"), ModeJSON)
+	f := join(t, c, csnk, "r", nil)
+	if f.Count != 3 || len(f.Online) != 2 || f.Online[0] != user("alice") || f.Online[1] != user("bob") {
+		t.Fatalf("joined lists %v and counts %d, want alice and bob of 3", f.Online, f.Count)
+	}
+	c.Close(protocol.CloseNormal, "")
+	<-c.Done()
+	expectMarker(t, a, asnk) // nothing about carol, coming or going
+	b.Close(protocol.CloseNormal, "")
+	<-b.Done()
+	if f := asnk.expect(t, protocol.TypePresence); f.Event != protocol.PresenceLeave || f.User != user("bob") {
+		t.Fatalf("presence %+v, want bob leaving, the room being under the limit again", f)
+	}
+}

@@ -195,6 +195,7 @@ type serverFrame struct {
 	From   parley.User   `json:"from"`
 	Text   string        `json:"text"`
 	Online []parley.User `json:"online"`
+	Count  int           `json:"online_count"`
 }
 
 func decodeFrame(tb testing.TB, b []byte) serverFrame {

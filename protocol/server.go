@@ -48,6 +48,9 @@ type Joined struct {
 	Room   string        `json:"room"`
 	Head   parley.Seq    `json:"head"`
 	Online []parley.User `json:"online"`
+	// OnlineCount is how many users are online; Online lists them all
+	// unless the room is over the server's presence limit.
+	OnlineCount int `json:"online_count"`
 }
 
 // Left answers a leave.

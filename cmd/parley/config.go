@@ -29,6 +29,7 @@ type serveConfig struct {
 	Broker          string
 	PresenceRefresh time.Duration
 	PresenceLinger  time.Duration
+	PresenceLimit   int
 	Revalidate      time.Duration
 	TrustedProxies  string
 	ConformanceEcho bool
@@ -60,6 +61,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Store, "store", "", "PostgreSQL `URL` (postgres://user:pass@host/db) for cluster mode; empty keeps SQLite in --data")
 	fs.StringVar(&c.Broker, "broker", "", "Redis `URL` (redis://host:6379/0) connecting the nodes of a cluster; empty for a single node")
 	fs.DurationVar(&c.PresenceLinger, "presence-linger", 5*time.Second, "how long a user whose last connection to a room dropped still shows as online there, so a quick reconnect announces no leave and join (0: leave at once)")
+	fs.IntVar(&c.PresenceLimit, "presence-limit", 500, "rooms with more users online than this announce no arrivals or departures, and list only the first this many in joined frames (with the total in online_count); 0: no limit")
 	fs.DurationVar(&c.PresenceRefresh, "presence-refresh", 10*time.Second, "cluster mode: how often a node confirms its users to the others; a dead node's users leave presence within about 3 intervals")
 	fs.DurationVar(&c.Revalidate, "revalidate", 15*time.Second, "how often open connections' sessions are rechecked; a logout, password change or disabled account closes them (4001) within this")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies (e.g. 127.0.0.1/32) whose X-Forwarded-For names the client for login throttling")
@@ -130,6 +132,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
 	case c.PresenceLinger < 0 || c.PresenceLinger > time.Hour:
 		return fmt.Errorf("%w: --presence-linger must be between 0 and 1h, not %s", errUsage, c.PresenceLinger)
+	case c.PresenceLimit < 0:
+		return fmt.Errorf("%w: --presence-limit must be 0 (no limit) or more, not %d", errUsage, c.PresenceLimit)
 	case c.PresenceRefresh < 100*time.Millisecond:
 		return fmt.Errorf("%w: --presence-refresh must be at least 100ms, not %s", errUsage, c.PresenceRefresh)
 	case c.Revalidate < 100*time.Millisecond:

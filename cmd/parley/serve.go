@@ -110,6 +110,7 @@ func (a *app) wire() error {
 		Broker:          a.broker,
 		PresenceRefresh: c.PresenceRefresh,
 		PresenceLinger:  orNever(c.PresenceLinger),
+		PresenceLimit:   noLimit(c.PresenceLimit),
 		Revalidate:      authn.Revalidate,
 		RevalidateEvery: c.Revalidate,
 		Framer:          ws.Framer{},
@@ -256,6 +257,14 @@ func orNever(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// noLimit maps a flag's 0 ("no limit") to the hub's negative.
+func noLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // storeName says in logs which store serves, without its password.

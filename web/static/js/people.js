@@ -19,10 +19,12 @@ export function render() {
     return el("li", { dataset: { userId: u.id } },
       el("button", { type: "button", class: "person", title: `Message ${u.name} directly`, "aria-label": `Message ${u.name} directly`, onclick: () => rooms.openDirect(u) }, ...body));
   }));
-  $("people-count").textContent = String(users.length);
+  if (room.onlineUnlisted > 0) list.append(el("li", { class: "hint" }, `and ${room.onlineUnlisted} more`));
+  const count = users.length + room.onlineUnlisted;
+  $("people-count").textContent = String(count);
   $("people-heading-text").textContent = room.kind === "direct" ? "Here now" : "Online";
-  $("toggle-people").setAttribute("aria-label", `People online: ${users.length}`);
-  $("people-toggle-count").textContent = String(users.length);
+  $("toggle-people").setAttribute("aria-label", `People online: ${count}`);
+  $("people-toggle-count").textContent = String(count);
   renderTyping();
 }
 

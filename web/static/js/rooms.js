@@ -170,6 +170,9 @@ export function onJoined(f) {
   if (f.head === 0) room.more = false;
   if (room.readSeq == null) room.readSeq = f.head;
   room.online = new Map((f.online || []).map((u) => [u.id, u]));
+  // A room over the server's presence limit lists only its first arrivals
+  // and sends no presence events; the rest are a count as of joining.
+  room.onlineUnlisted = Math.max(0, (f.online_count || 0) - room.online.size);
   for (const u of f.online || []) {
     remember(u);
     if (room.kind === "direct" && u.id !== state.me?.id) setPeer(room, u);

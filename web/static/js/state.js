@@ -32,6 +32,7 @@ export class Room {
     this.markerSeq = null; // where the "new messages" divider sits
     this.messages = new Map(); // seq → {m, li}
     this.online = new Map(); // id → user
+    this.onlineUnlisted = 0; // online but not listed: a room over the presence limit
     this.typing = new Map(); // id → {name, timer}
     this.mutedUntil = 0;
     this.list = null; // the <ol> of messages, built when first shown
