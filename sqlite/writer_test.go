@@ -187,3 +187,22 @@ func TestAppendFailsAlone(t *testing.T) {
 		t.Errorf("next Append: seq %d, err %v; want seq 3", m.Seq, err)
 	}
 }
+
+// TestWriterPragmas guards the writer connection's durability and
+// checkpoint settings, which nothing else would notice changing.
+func TestWriterPragmas(t *testing.T) {
+	s := openTest(t)
+	for pragma, want := range map[string]int{
+		"synchronous":        2, // FULL: a commit is fsynced before an append is answered
+		"wal_autocheckpoint": walCheckpointPages,
+		"foreign_keys":       1,
+	} {
+		var got int
+		if err := s.wdb.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
+}
