@@ -25,6 +25,7 @@ func StoreSuite(t *testing.T, open func(t *testing.T) parley.Store) {
 		{"SeqNumbering", testSeqNumbering},
 		{"NonceDedup", testNonceDedup},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"ConcurrentRetries", testConcurrentRetries},
 		{"Messages", testMessages},
 		{"History", testHistory},
 		{"HeadMissingRoom", testHeadMissingRoom},
@@ -200,6 +201,60 @@ func testConcurrentAppends(t *testing.T, s parley.Store) {
 	}
 	wantHead(t, s, "busy", writers*each)
 	wantSeqs(t, mustMessages(t, s, "busy", 0, writers*each, writers*each+1), 1, writers*each)
+}
+
+// testConcurrentRetries sends every message twice at once, as a client
+// that retries on a new connection might, over many rooms: both sends get
+// the one stored message, exactly one of them as new, and each room's seqs
+// have no gaps. The two sends often share a batch, or follow each other in
+// two, which is where a store that numbers or deduplicates per batch would
+// slip.
+func testConcurrentRetries(t *testing.T, s parley.Store) {
+	const rooms, each = 8, 20
+	ctx := context.Background()
+	type result struct {
+		m   parley.Message
+		dup bool
+		err error
+	}
+	var wg sync.WaitGroup
+	for r := range rooms {
+		room := fmt.Sprint("retry", r)
+		from := parley.User{ID: fmt.Sprint("u", r), Name: fmt.Sprint("user", r)}
+		wg.Go(func() {
+			for i := range each {
+				m := parley.Message{Room: room, From: from, Text: fmt.Sprint(i), Nonce: fmt.Sprint("n", i)}
+				var twice [2]result
+				var sends sync.WaitGroup
+				for k := range twice {
+					sends.Go(func() {
+						twice[k].m, twice[k].dup, twice[k].err = s.Append(ctx, m)
+					})
+				}
+				sends.Wait()
+				a, b := twice[0], twice[1]
+				if a.err != nil || b.err != nil {
+					t.Errorf("%s message %d: errors %v, %v", room, i, a.err, b.err)
+					return
+				}
+				if a.dup == b.dup {
+					t.Errorf("%s message %d: dup %v and %v; want one new, one dup", room, i, a.dup, b.dup)
+					return
+				}
+				sameMessage(t, a.m, b.m)
+				if a.m.Seq != parley.Seq(i+1) {
+					t.Errorf("%s message %d: seq %d, want %d", room, i, a.m.Seq, i+1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for r := range rooms {
+		room := fmt.Sprint("retry", r)
+		wantHead(t, s, room, each)
+		wantSeqs(t, mustMessages(t, s, room, 0, 2*each, 2*each), 1, each)
+	}
 }
 
 func testMessages(t *testing.T, s parley.Store) {
