@@ -37,7 +37,12 @@ type Options struct {
 	// draining the ones already waiting. 0 (the default) means it doesn't
 	// wait: requests that arrive during a commit's fsync already form the
 	// next batch, so a window only adds latency under load and helps only
-	// when writes trickle in one at a time.
+	// when writes trickle in one at a time. Measured with 64 senders that
+	// each wait for their ack: without a window they settle into two
+	// batches of ~32 in turn, one written while the other's senders come
+	// back; a 50 µs-2 ms window merges them into batches of 64 and cuts
+	// appends per second by a fifth, since the writer then idles while
+	// senders return and a message costs about the same pages in either.
 	BatchWindow time.Duration
 
 	// MaxReaders caps the read connections. 0 means max(4, GOMAXPROCS).
