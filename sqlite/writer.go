@@ -15,7 +15,9 @@ type op struct {
 	// it run one without a savepoint of its own (see commitBatch).
 	app *appendOp
 	// apply is every other write. It runs inside the batch's transaction,
-	// in a savepoint of its own, since it may fail after writing.
+	// in a savepoint of its own, since it may fail after writing. It may
+	// run twice, when the batch is written again (see commitBatch), so it
+	// must set its outcome, never add to it.
 	apply func(tx *sql.Tx) error
 }
 
