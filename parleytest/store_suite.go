@@ -35,6 +35,7 @@ func StoreSuite(t *testing.T, open func(t *testing.T) parley.Store) {
 		{"TextRoundTrip", testTextRoundTrip},
 		{"Timestamps", testTimestamps},
 		{"CancelledContext", testCancelledContext},
+		{"QueuedAppends", testQueuedAppends},
 
 		{"MessageGet", ext(testMessageGet)},
 		{"EditMessage", ext(testEditMessage)},
@@ -523,5 +524,63 @@ func sameMessage(tb testing.TB, got, want parley.Message) {
 		got.Text != want.Text || got.Nonce != want.Nonce || !got.TS.Equal(want.TS) ||
 		!got.EditedAt.Equal(want.EditedAt) || got.Deleted != want.Deleted {
 		tb.Errorf("message %+v, want %+v", got, want)
+	}
+}
+
+// appendQueuer is the hub's AppendQueuer, which both stores implement.
+type appendQueuer interface {
+	QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error))
+}
+
+// testQueuedAppends queues many appends from one goroutine without waiting,
+// a retry among them: they are stored in the order queued and answered in
+// that order, the retry with the original.
+func testQueuedAppends(t *testing.T, s parley.Store) {
+	q, ok := s.(appendQueuer)
+	if !ok {
+		t.Fatalf("%T cannot queue appends", s)
+	}
+	type outcome struct {
+		i   int
+		m   parley.Message
+		dup bool
+		err error
+	}
+	const n = 300
+	results := make(chan outcome, n+1)
+	queue := func(i int, nonce string) {
+		q.QueueAppend(context.Background(), parley.Message{Room: "q", From: alice, Text: fmt.Sprint("m", i), Nonce: nonce},
+			func(m parley.Message, dup bool, err error) { results <- outcome{i, m, dup, err} })
+	}
+	for i := range n {
+		queue(i, fmt.Sprint("n", i))
+		if i == 100 {
+			queue(-1, "n50") // a retry of message 50
+		}
+	}
+	want := 0
+	for range n + 1 {
+		var r outcome
+		select {
+		case r = <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d queued appends answered", want, n)
+		}
+		if r.err != nil {
+			t.Fatalf("append %d: %v", r.i, r.err)
+		}
+		if r.i == -1 {
+			if !r.dup || r.m.Seq != 51 || r.m.Text != "m50" {
+				t.Errorf("the retry got %+v, dup %v; want message 50 (seq 51) again", r.m, r.dup)
+			}
+			continue
+		}
+		if r.i != want || r.dup || r.m.Seq != parley.Seq(want+1) {
+			t.Fatalf("answer %d: append %d with seq %d (dup %v); want append %d, seq %d", want, r.i, r.m.Seq, r.dup, want, want+1)
+		}
+		want++
+	}
+	if head, err := s.Head(context.Background(), "q"); err != nil || head != n {
+		t.Fatalf("head %d, %v; want %d", head, err, n)
 	}
 }

@@ -21,6 +21,20 @@ func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, b
 	return r.stored, r.dup, nil
 }
 
+// QueueAppend stores m like Append without waiting for the commit: done gets
+// the outcome on the writer goroutine. Appends queued by one goroutine are
+// stored in the order queued (see hub.AppendQueuer).
+func (s *Store) QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
+	r := &request{m: m}
+	s.w.Queue(ctx, r, func(err error) {
+		if err != nil {
+			done(parley.Message{}, false, fmt.Errorf("postgres: append: %w", err))
+			return
+		}
+		done(r.stored, r.dup, nil)
+	})
+}
+
 // Messages returns room's messages with after < seq <= until, oldest first,
 // at most limit of them; limit <= 0 returns none.
 func (s *Store) Messages(ctx context.Context, room string, after, until parley.Seq, limit int) ([]parley.Message, error) {

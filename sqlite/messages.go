@@ -27,6 +27,20 @@ func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, b
 	return a.m, a.dup, nil
 }
 
+// QueueAppend stores m like Append without waiting for the commit: done gets
+// the outcome on the writer goroutine. Appends queued by one goroutine are
+// stored in the order queued (see hub.AppendQueuer).
+func (s *Store) QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
+	a := &appendOp{m: m}
+	s.w.Queue(ctx, op{app: a}, func(err error) {
+		if err != nil {
+			done(parley.Message{}, false, fmt.Errorf("sqlite: append: %w", err))
+			return
+		}
+		done(a.m, a.dup, nil)
+	})
+}
+
 // appendTx runs on the writer goroutine. Its one write is the INSERT, which
 // SQLite undoes by itself when it fails; the room row it may create first
 // is one that any later append would create too (commitBatch relies on

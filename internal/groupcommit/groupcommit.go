@@ -62,6 +62,13 @@ type Writer[T any] struct {
 	requests atomic.Uint64
 	commits  atomic.Uint64
 
+	// Queue's requests wait in backlog, in order; wake tells the writer
+	// there are some. stopped is set once the writer no longer takes any.
+	wake    chan struct{}
+	mu      sync.Mutex
+	backlog []*request[T]
+	stopped bool
+
 	// Used by the writer goroutine only, reused across batches.
 	batch   []*request[T]
 	scratch scratch[T]
@@ -80,7 +87,17 @@ type scratch[T any] struct {
 type request[T any] struct {
 	ctx  context.Context
 	op   T
-	done chan error
+	done chan error  // Do's
+	then func(error) // Queue's, instead of done
+}
+
+// answer tells the request's owner its outcome.
+func (r *request[T]) answer(err error) {
+	if r.then != nil {
+		r.then(err)
+		return
+	}
+	r.done <- err
 }
 
 // Start starts the writer goroutine, which calls commit for every batch.
@@ -91,6 +108,7 @@ func Start[T any](opts Options, commit Commit[T]) *Writer[T] {
 		window:    opts.Window,
 		closedErr: opts.Closed,
 		reqs:      make(chan *request[T]),
+		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -137,6 +155,59 @@ func (w *Writer[T]) Do(ctx context.Context, op T) error {
 	return err
 }
 
+// Queue hands op to the writer without waiting: then is called with its
+// outcome, as Do would return it, from the writer goroutine (so it must
+// not block), or at once when the writer is closed. Ops queued by one
+// goroutine are committed, and answered, in the order queued, so a caller
+// can have many writes in flight and still know their order; those queued
+// while a batch commits share the next one.
+func (w *Writer[T]) Queue(ctx context.Context, op T, then func(error)) {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		then(w.closedErr)
+		return
+	}
+	w.backlog = append(w.backlog, &request[T]{ctx: ctx, op: op, then: then})
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default: // the writer has been woken already
+	}
+}
+
+// takeBacklog moves queued requests into batch, up to maxBatch.
+func (w *Writer[T]) takeBacklog(batch []*request[T]) []*request[T] {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.backlog), w.maxBatch-len(batch))
+	batch = append(batch, w.backlog[:n]...)
+	clear(w.backlog[:n])
+	w.backlog = w.backlog[n:]
+	if len(w.backlog) == 0 {
+		w.backlog = nil
+	} else {
+		select { // more than this batch takes: the next one must come
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	return batch
+}
+
+// stop answers what is still queued once the writer has stopped, and
+// refuses what comes after.
+func (w *Writer[T]) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	left := w.backlog
+	w.backlog = nil
+	w.mu.Unlock()
+	for _, r := range left {
+		r.answer(w.closedErr)
+	}
+}
+
 // Closed reports whether Close has begun.
 func (w *Writer[T]) Closed() bool {
 	select {
@@ -163,6 +234,7 @@ func (w *Writer[T]) Stats() Stats {
 // run is the writer goroutine.
 func (w *Writer[T]) run() {
 	defer close(w.done)
+	defer w.stop()
 	for {
 		select { // quit first, so a steady stream of writes can't delay Close
 		case <-w.quit:
@@ -172,11 +244,15 @@ func (w *Writer[T]) run() {
 		select {
 		case r := <-w.reqs:
 			w.batch = w.collect(append(w.batch[:0], r))
-			w.runBatch(w.batch, &w.scratch)
-			clear(w.batch) // drop references to answered requests
+		case <-w.wake:
+			w.batch = w.collect(w.batch[:0])
 		case <-w.quit:
 			return
 		}
+		if len(w.batch) > 0 {
+			w.runBatch(w.batch, &w.scratch)
+		}
+		clear(w.batch) // drop references to answered requests
 	}
 }
 
@@ -190,6 +266,10 @@ func (w *Writer[T]) collect(batch []*request[T]) []*request[T] {
 			batch = append(batch, r)
 			continue
 		default:
+		}
+		before := len(batch)
+		if batch = w.takeBacklog(batch); len(batch) > before {
+			continue
 		}
 		if w.window <= 0 {
 			return batch
@@ -206,6 +286,7 @@ func (w *Writer[T]) collect(batch []*request[T]) []*request[T] {
 		select {
 		case r := <-w.reqs:
 			batch = append(batch, r)
+		case <-w.wake:
 		case <-window:
 			return batch
 		case <-w.quit:
@@ -222,7 +303,7 @@ func (w *Writer[T]) runBatch(batch []*request[T], sc *scratch[T]) {
 	live, ops := sc.live[:0], sc.ops[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- err
+			r.answer(err)
 			continue
 		}
 		live, ops = append(live, r), append(ops, r.op)
@@ -238,16 +319,16 @@ func (w *Writer[T]) runBatch(batch []*request[T], sc *scratch[T]) {
 	errs, err := w.commit(ops)
 	if err != nil {
 		for _, r := range live {
-			r.done <- err
+			r.answer(err)
 		}
 		return
 	}
 	w.commits.Add(1)
 	for i, r := range live {
 		if errs == nil {
-			r.done <- nil
+			r.answer(nil)
 		} else {
-			r.done <- errs[i]
+			r.answer(errs[i])
 		}
 	}
 }

@@ -160,3 +160,64 @@ func TestClose(t *testing.T) {
 	}
 	w.Close() // again: returns at once
 }
+
+// TestQueueKeepsOrder: ops queued without waiting are committed in the
+// order queued, several to a batch while one is in progress, and each gets
+// its own outcome.
+func TestQueueKeepsOrder(t *testing.T) {
+	c := &recorder{hold: make(chan struct{}), started: make(chan struct{}, 100)}
+	w := Start(Options{MaxBatch: 100, Closed: errClosed}, c.commit)
+	defer w.Close()
+
+	const n = 50
+	outcomes := make(chan string, n+1)
+	queue := func(op int) {
+		w.Queue(context.Background(), op, func(err error) { outcomes <- fmt.Sprint(op, err) })
+	}
+	queue(0) // the first batch, held
+	<-c.started
+	for op := 1; op < n; op++ {
+		if op == 7 {
+			queue(-7)
+			continue
+		}
+		queue(op)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(c.hold)
+	for op := range n {
+		want := fmt.Sprint(op, nil)
+		if op == 7 {
+			want = fmt.Sprint(-7, fmt.Errorf("op %d fails", -7))
+		}
+		if got := <-outcomes; got != want {
+			t.Fatalf("outcome %d: %q, want %q", op, got, want)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var all []int
+	for _, b := range c.batches {
+		all = append(all, b...)
+	}
+	for i, op := range all {
+		if op != i && !(i == 7 && op == -7) {
+			t.Fatalf("committed %v, want 0..%d in order", all, n-1)
+		}
+	}
+	if len(c.batches) > 3 {
+		t.Errorf("%d batches for ops queued behind one: %v", len(c.batches), c.batches)
+	}
+}
+
+// TestQueueAfterClose: an op queued once the writer is closed gets Closed
+// at once.
+func TestQueueAfterClose(t *testing.T) {
+	w := Start(Options{MaxBatch: 1, Closed: errClosed}, (&recorder{}).commit)
+	w.Close()
+	var got error
+	w.Queue(context.Background(), 1, func(err error) { got = err })
+	if !errors.Is(got, errClosed) {
+		t.Fatalf("queued after Close: %v, want %v", got, errClosed)
+	}
+}
