@@ -198,8 +198,17 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		// goroutine and no deadline: the hub closes peers silent for two
 		// heartbeats. A frame once begun must arrive within frameTimeout.
 		forget, err := h.poller.add(raw, func() bool {
-			netConn.SetReadDeadline(time.Now().Add(frameTimeout))
-			return end(rd.next())
+			// Read every frame already here, not just one: a frame per wake-up
+			// would cap a busy sender at the event loop's round trips.
+			for i := 1; ; i++ {
+				netConn.SetReadDeadline(time.Now().Add(frameTimeout))
+				if !end(rd.next()) {
+					return false
+				}
+				if i == maxFramesPerWake || !pending(raw) {
+					return true
+				}
+			}
 		})
 		if err == nil {
 			sess.AfterClose(forget)
@@ -245,6 +254,10 @@ func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
 
 // frameTimeout bounds reading the rest of a frame once its first byte came.
 const frameTimeout = 10 * time.Second
+
+// maxFramesPerWake bounds the frames one wake-up of the event loop reads from
+// a connection, so a flooding client yields to the others now and then.
+const maxFramesPerWake = 64
 
 // pollable returns the connection's descriptor when the event loop can wait
 // on it: the loop is running, the connection is plain TCP (TLS keeps data

@@ -123,3 +123,12 @@ func (p *poller) run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// pending reports whether raw has received bytes waiting to be read.
+func pending(raw syscall.RawConn) bool {
+	n := 0
+	err := raw.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return err == nil && n > 0
+}
