@@ -30,13 +30,14 @@ type outMessage struct {
 	textFrame []byte
 }
 
-// outFrame is a broadcast waiting for the room's flusher: a message, or an
+// outFrame is a broadcast waiting for the room's flusher: a message, an
 // event's frame (presence, typing, an edit) for the JSON-mode members who
-// are not the user named by except.
+// are not the user named by except, or a reply for one session.
 type outFrame struct {
 	msg    *outMessage
 	wire   []byte
 	except string
+	to     *Session // a reply for this session alone
 }
 
 // member is one session's place in a room.
@@ -278,11 +279,13 @@ func (r *room) settle() {
 
 // targetsLocked decides what each member gets of batch: messages to all
 // (held back for members still replaying), events to JSON-mode members other
-// than their cause. Members with the same share get the same slice.
+// than their cause, replies to their session alone, member or not. Members
+// with the same share get the same slice.
 func (r *room) targetsLocked(batch []outFrame) []target {
 	var jsonAll, textAll [][]byte
 	var msgs []*outMessage
 	var excepted map[string]bool
+	var replyTo map[*Session]bool
 	hasText := false
 	for s := range r.members {
 		if s.mode == ModeText {
@@ -291,21 +294,27 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 		}
 	}
 	for _, f := range batch {
-		if f.msg != nil {
+		switch {
+		case f.msg != nil:
 			msgs = append(msgs, f.msg)
 			jsonAll = append(jsonAll, r.frameFor(f.msg, ModeJSON))
 			if hasText {
 				textAll = append(textAll, r.frameFor(f.msg, ModeText))
 			}
 			r.taken = f.msg.msg.Seq
-			continue
-		}
-		jsonAll = append(jsonAll, f.wire)
-		if f.except != "" {
-			if excepted == nil {
-				excepted = make(map[string]bool)
+		case f.to != nil:
+			if replyTo == nil {
+				replyTo = make(map[*Session]bool)
 			}
-			excepted[f.except] = true
+			replyTo[f.to] = true
+		default:
+			jsonAll = append(jsonAll, f.wire)
+			if f.except != "" {
+				if excepted == nil {
+					excepted = make(map[string]bool)
+				}
+				excepted[f.except] = true
+			}
 		}
 	}
 
@@ -315,11 +324,11 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 		switch {
 		case m.syncing:
 			m.held = append(m.held, msgs...)
-			t.frames, t.messages = eventsFor(batch, s, false), 0
+			t.frames, t.messages = r.framesFor(batch, s, false), 0
+		case replyTo[s] || (s.mode == ModeJSON && excepted[s.principal.ID]):
+			t.frames = r.framesFor(batch, s, true)
 		case s.mode == ModeText:
 			t.frames = textAll
-		case excepted[s.principal.ID]:
-			t.frames = eventsFor(batch, s, true)
 		default:
 			t.frames = jsonAll
 		}
@@ -327,25 +336,43 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 			targets = append(targets, t)
 		}
 	}
+	for s := range replyTo {
+		if r.members[s] == nil { // it left since; the reply still goes
+			targets = append(targets, target{s: s, frames: r.framesFor(batch, s, false)})
+		}
+	}
 	r.targets = targets
 	return targets
 }
 
-// eventsFor returns the JSON frames of batch that s gets: its events not
-// caused by s's user, and the messages too when withMessages is set.
-func eventsFor(batch []outFrame, s *Session, withMessages bool) [][]byte {
+// framesFor returns the frames of batch that s gets, in order: the replies
+// to s, the events in s's mode not caused by its user, and the messages
+// too when withMessages is set.
+func (r *room) framesFor(batch []outFrame, s *Session, withMessages bool) [][]byte {
 	var frames [][]byte
 	for _, f := range batch {
 		switch {
 		case f.msg != nil:
 			if withMessages {
-				frames = append(frames, f.msg.jsonFrame)
+				frames = append(frames, r.frameFor(f.msg, s.mode))
+			}
+		case f.to != nil:
+			if f.to == s {
+				frames = append(frames, f.wire)
 			}
 		case s.mode == ModeJSON && f.except != s.principal.ID:
 			frames = append(frames, f.wire)
 		}
 	}
 	return frames
+}
+
+// replyLocked queues a reply to s behind what the room queued so far, so
+// the events the request caused reach s before its answer.
+func (r *room) replyLocked(s *Session, frames ...[]byte) {
+	for _, f := range frames {
+		r.enqueueLocked(outFrame{wire: f, to: s})
+	}
 }
 
 // frameFor returns out's frame in the session's mode, building it once.

@@ -276,8 +276,8 @@ func (s *Session) queueSend(ctx context.Context, p *pendingSend) {
 
 // complete is the completer: while sends are in flight it waits for the
 // oldest, takes every later one the store has answered too, delivers their
-// messages, and acknowledges them in one write once the rooms' fan-out has
-// them, so a fast sender's acks cost one wait per batch, not per message.
+// messages and queues their acks in the room's fan-out right behind them,
+// so it never waits for the fan-out and the sender sees its message first.
 func (s *Session) complete() {
 	var batch []*pendingSend
 	for {
@@ -291,25 +291,34 @@ func (s *Session) complete() {
 		s.mu.Unlock()
 		<-s.sends0().done
 		batch = s.takeAnswered(batch[:0])
-
-		var replies [][]byte
 		for _, p := range batch {
 			if p.err != nil {
 				s.hub.log.Error("request failed", "user", s.principal.Name, "remote", s.remote, "id", p.id, "err", p.err)
-				replies = append(replies, s.errorFrame(p.id, storeError("storing a message", p.err)))
+				s.queue.send([][]byte{s.errorFrame(p.id, storeError("storing a message", p.err))})
 				continue
 			}
 			s.hub.stored(p.stored, p.dup)
 			if s.mode == ModeJSON {
-				replies = append(replies, s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
+				s.replyIn(p.stored.Room, s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
 			}
 		}
 		clear(batch)
-		if len(replies) > 0 {
-			s.settle()
-			s.queue.send(replies)
-		}
 	}
+}
+
+// replyIn sends a reply about a room behind what the room's fan-out has
+// queued, or at once if the room isn't open here.
+func (s *Session) replyIn(roomName string, frame []byte) {
+	s.hub.mu.Lock()
+	r := s.hub.rooms[roomName]
+	s.hub.mu.Unlock()
+	if r == nil {
+		s.queue.send([][]byte{frame})
+		return
+	}
+	r.mu.Lock()
+	r.replyLocked(s, frame)
+	r.mu.Unlock()
 }
 
 // sends0 is the oldest send in flight.
