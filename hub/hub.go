@@ -169,7 +169,6 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 		remote:     info.Remote,
 		opened:     h.now(),
 		limiter:    newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
-		rooms:      make(map[string]*room),
 	}
 	queueBytes := h.opts.QueueBytes
 	if info.QueueBytes > 0 {

@@ -68,15 +68,14 @@ func (q *sendQueue) push(frames ...[]byte) bool {
 // bytes are never modified; many connections share them.
 func (q *sendQueue) send(frames [][]byte) bool {
 	q.mu.Lock()
-	if !q.admitLocked(frames) {
-		q.mu.Unlock()
-		return false
-	}
-	if q.direct == nil || q.writing || q.done || len(q.frames) > 0 {
+	if q.direct == nil || q.writing || q.done || q.closing || len(q.frames) > 0 {
+		defer q.mu.Unlock()
+		if !q.admitLocked(frames) {
+			return false
+		}
 		q.frames = append(q.frames, frames...)
 		q.bytes += buffersLen(frames)
 		q.startLocked()
-		q.mu.Unlock()
 		return true
 	}
 	// This goroutine owns the transport until it hands over to a writer or
@@ -94,14 +93,15 @@ func (q *sendQueue) send(frames [][]byte) bool {
 		go q.write() // finishes: closes the transport and reports the end
 		return true
 	}
-	rest := unwritten(frames, n)
-	if len(rest) == 0 && len(q.frames) == 0 && !q.closing {
-		q.writing = false
-		return true
-	}
-	if len(rest) > 0 && !q.overflow {
+	// Only what the socket didn't take counts against the cap: a pass may
+	// carry more than the cap to a client that reads it all at once.
+	if rest := unwritten(frames, n); len(rest) > 0 && q.admitLocked(rest) {
 		q.frames = append(rest, q.frames...)
 		q.bytes += buffersLen(rest)
+	}
+	if len(q.frames) == 0 && !q.closing {
+		q.writing = false
+		return true
 	}
 	go q.write()
 	return true

@@ -341,7 +341,7 @@ func TestJoinRacingCloseLeavesNoGhost(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mu.Lock()
-	a.rooms["r"] = r
+	a.rooms = a.rooms.add(r)
 	a.mu.Unlock()
 	a.Abort()
 	<-a.Done()

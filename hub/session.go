@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,7 +78,7 @@ type Session struct {
 	refused int
 
 	mu      sync.Mutex
-	rooms   map[string]*room
+	rooms   joinedRooms
 	closed  bool
 	onClose []func() // AfterClose hooks
 	// sends are in flight to the store, oldest first; a completer goroutine
@@ -167,7 +168,7 @@ func (s *Session) handleText(ctx context.Context, data []byte) {
 func (s *Session) joined(name string) *room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rooms[name]
+	return s.rooms.get(name)
 }
 
 func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
@@ -186,7 +187,7 @@ func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
 			s.hub.release(r)
 			return nil
 		}
-		s.rooms[f.Room] = r
+		s.rooms = s.rooms.add(r)
 		s.mu.Unlock()
 	}
 	if err := r.join(ctx, s, f.ID, f.Since, s.mode == ModeJSON, adm); err != nil {
@@ -197,8 +198,8 @@ func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
 
 func (s *Session) leave(f protocol.ClientFrame) error {
 	s.mu.Lock()
-	r := s.rooms[f.Room]
-	delete(s.rooms, f.Room)
+	r := s.rooms.get(f.Room)
+	s.rooms = s.rooms.remove(r)
 	s.mu.Unlock()
 	if r == nil {
 		return parley.Errorf(parley.ENOTFOUND, "You are not in %s.", f.Room)
@@ -409,10 +410,7 @@ func (s *Session) pushFrame(frame []byte) {
 // was queued before the call.
 func (s *Session) settle() {
 	s.mu.Lock()
-	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
 	for _, r := range rooms {
 		r.settle()
@@ -487,10 +485,10 @@ func (s *Session) PushControl(frame []byte) { s.queue.pushControl(frame) }
 func (s *Session) forget(name string, r *room) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rooms[name] != r {
+	if r == nil || s.rooms.get(name) != r {
 		return false
 	}
-	delete(s.rooms, name)
+	s.rooms = s.rooms.remove(r)
 	return true
 }
 
@@ -521,4 +519,29 @@ func (s *Session) AfterClose(fn func()) {
 	}
 	s.mu.Unlock()
 	fn()
+}
+
+// joinedRooms are the rooms a session is in. Most sessions are in a few, so
+// a slice searched by name costs less memory than a map, which matters
+// with tens of thousands of idle connections.
+type joinedRooms []*room
+
+func (j joinedRooms) get(name string) *room {
+	for _, r := range j {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// add returns j with r, which must not be in it already.
+func (j joinedRooms) add(r *room) joinedRooms { return append(j, r) }
+
+// remove returns j without r.
+func (j joinedRooms) remove(r *room) joinedRooms {
+	if i := slices.Index(j, r); i >= 0 {
+		return slices.Delete(j, i, i+1)
+	}
+	return j
 }

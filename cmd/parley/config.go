@@ -20,6 +20,7 @@ type serveConfig struct {
 	Rate            float64
 	Burst           int
 	QueueBytes      int
+	GCPercent       int
 	Coalesce        time.Duration
 	MaxReplay       int
 	LogFormat       string
@@ -53,6 +54,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 25*time.Second, "`interval` of server pings; a peer silent for two intervals is closed")
 	fs.Float64Var(&c.Rate, "rate", 10, "sustained `messages` per second per connection")
 	fs.IntVar(&c.Burst, "burst", 20, "messages a connection may send at once before --rate applies")
+	fs.IntVar(&c.GCPercent, "gc-percent", 25, "the Go collector's GOGC: how far the heap may grow past what is live before a collection; lower keeps each idle connection's memory down for a little CPU (the GOGC environment variable, when set, wins)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 1<<20, "outgoing queue cap per connection in `bytes`; a client that overflows it is closed with 4008")
 	fs.DurationVar(&c.Coalesce, "coalesce", 0, "shortest `interval` between two fan-out passes of a room; busy rooms merge messages into fewer writes anyway, a longer interval merges more at the price of latency (0: none)")
 	fs.IntVar(&c.MaxReplay, "max-replay", 1000, "most missed `messages` a reconnecting client gets replayed; it pages back for more")
@@ -132,6 +134,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
 	case c.PresenceLinger < 0 || c.PresenceLinger > time.Hour:
 		return fmt.Errorf("%w: --presence-linger must be between 0 and 1h, not %s", errUsage, c.PresenceLinger)
+	case c.GCPercent < 10 || c.GCPercent > 1000:
+		return fmt.Errorf("%w: --gc-percent must be between 10 and 1000, not %d", errUsage, c.GCPercent)
 	case c.PresenceLimit < 0:
 		return fmt.Errorf("%w: --presence-limit must be 0 (no limit) or more, not %d", errUsage, c.PresenceLimit)
 	case c.PresenceRefresh < 100*time.Millisecond:

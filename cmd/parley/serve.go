@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -35,6 +36,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	log, err := newLogger(stderr, c.LogFormat, c.LogLevel)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// Idle connections make a large, quiet heap, where the default
+		// GOGC=100 headroom would be most of the memory (docs/performance.md).
+		debug.SetGCPercent(c.GCPercent)
 	}
 	a, err := newApp(c, log)
 	if err != nil {
