@@ -289,13 +289,13 @@ func (s *Session) complete() {
 			s.mu.Unlock()
 			return
 		}
+		oldest := s.sends[0]
 		s.mu.Unlock()
-		<-s.sends0().done
+		<-oldest.done
 		batch = s.takeAnswered(batch[:0])
 		for _, p := range batch {
 			if p.err != nil {
-				s.hub.log.Error("request failed", "user", s.principal.Name, "remote", s.remote, "id", p.id, "err", p.err)
-				s.queue.send([][]byte{s.errorFrame(p.id, storeError("storing a message", p.err))})
+				s.replyError(p.id, storeError("storing a message", p.err))
 				continue
 			}
 			s.hub.stored(p.stored, p.dup)
@@ -322,32 +322,28 @@ func (s *Session) replyIn(roomName string, frame []byte) {
 	r.mu.Unlock()
 }
 
-// sends0 is the oldest send in flight.
-func (s *Session) sends0() *pendingSend {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sends[0]
-}
-
-// takeAnswered removes the oldest sends the store has answered from the
-// queue, in order, and appends them to batch.
+// takeAnswered moves the oldest sends the store has answered, in order,
+// from the sends in flight to batch.
 func (s *Session) takeAnswered(batch []*pendingSend) []*pendingSend {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, p := range s.sends {
-		select {
-		case <-p.done:
-			batch = append(batch, p)
-			n++
-			continue
-		default:
-		}
-		break
+	for n < len(s.sends) && closed(s.sends[n].done) {
+		n++
 	}
+	batch = append(batch, s.sends[:n]...)
 	clear(s.sends[:n])
 	s.sends = s.sends[n:]
 	return batch
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
