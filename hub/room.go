@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -262,6 +263,11 @@ func (r *room) flush() {
 		r.sent = upto
 		r.passDone.Broadcast()
 		r.mu.Unlock()
+		// Let the goroutines that feed the outbox (readers, the store's
+		// writer, completers) run before the next pass: on a busy core the
+		// flusher would otherwise keep it until preempted, and each message
+		// would wait for passes that carry others.
+		runtime.Gosched()
 	}
 }
 

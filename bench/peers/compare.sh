@@ -222,6 +222,14 @@ section_sends() {
 	stop $pid
 }
 
+# section_sendspipe: durable sends with 8 sends in flight per connection
+# (Parley pipelines a connection's sends into the store).
+section_sendspipe() {
+	start_parley 9601
+	bench sends-parley-sqlite-inflight8 sends --conns 64 --inflight 8 --duration 10s --pid $pid --url ws://127.0.0.1:9601/ws
+	stop $pid
+}
+
 section_storm() {
 	start_parley 9601
 	bench storm-parley storm --conns 5000 --missed 100 --pid $pid --url ws://127.0.0.1:9601/ws
