@@ -15,6 +15,7 @@ package groupcommit
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,6 +261,7 @@ func (w *Writer[T]) run() {
 // those arriving within it, up to maxBatch.
 func (w *Writer[T]) collect(batch []*request[T]) []*request[T] {
 	var window <-chan time.Time
+	yielded := false
 	for len(batch) < w.maxBatch {
 		select {
 		case r := <-w.reqs:
@@ -269,6 +271,14 @@ func (w *Writer[T]) collect(batch []*request[T]) []*request[T] {
 		}
 		before := len(batch)
 		if batch = w.takeBacklog(batch); len(batch) > before {
+			continue
+		}
+		if !yielded {
+			// Let the goroutines that are about to write run first: on a
+			// busy core they would otherwise queue behind this batch's
+			// commit, one or two to the next batch.
+			yielded = true
+			runtime.Gosched()
 			continue
 		}
 		if w.window <= 0 {
