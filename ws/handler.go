@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -199,13 +200,24 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		// heartbeats. A frame once begun must arrive within frameTimeout.
 		forget, err := h.poller.add(raw, func() bool {
 			// Read every frame already here, not just one: a frame per wake-up
-			// would cap a busy sender at the event loop's round trips.
+			// would cap a busy sender at the event loop's round trips. A
+			// buffer lent for the wake-up turns a frame's several small reads
+			// into one; the wake-up ends only once it is empty, so an idle
+			// connection keeps none.
+			br := readBuffers.Get().(*bufio.Reader)
+			br.Reset(netConn)
+			rd.r = br
+			defer func() {
+				rd.r = netConn
+				br.Reset(nil)
+				readBuffers.Put(br)
+			}()
 			for i := 1; ; i++ {
 				netConn.SetReadDeadline(time.Now().Add(frameTimeout))
 				if !end(rd.next()) {
 					return false
 				}
-				if i == maxFramesPerWake || !pending(raw) {
+				if br.Buffered() == 0 && (i >= maxFramesPerWake || !pending(raw)) {
 					return true
 				}
 			}
@@ -256,8 +268,12 @@ func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
 const frameTimeout = 10 * time.Second
 
 // maxFramesPerWake bounds the frames one wake-up of the event loop reads from
-// a connection, so a flooding client yields to the others now and then.
+// a connection (beyond those already in its buffer), so a flooding client
+// yields to the others now and then.
 const maxFramesPerWake = 64
+
+// readBuffers lend the event loop a read buffer for one wake-up.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // pollable returns the connection's descriptor when the event loop can wait
 // on it: the loop is running, the connection is plain TCP (TLS keeps data
