@@ -198,7 +198,12 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		// Between frames the connection waits in the event loop, with no
 		// goroutine and no deadline: the hub closes peers silent for two
 		// heartbeats. A frame once begun must arrive within frameTimeout.
+		// EPOLLONESHOT lets one wake-up at a time read, but the race detector
+		// can't see the ordering the kernel gives; the mutex states it.
+		var reading sync.Mutex
 		forget, err := h.poller.add(raw, func() bool {
+			reading.Lock()
+			defer reading.Unlock()
 			// Read every frame already here, not just one: a frame per wake-up
 			// would cap a busy sender at the event loop's round trips. A
 			// buffer lent for the wake-up turns a frame's several small reads
