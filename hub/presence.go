@@ -10,12 +10,12 @@ import (
 
 // presence is one user's presence in a room: their connections on this
 // node, and the other nodes that said they have the user, each with the
-// time its word expires. The user is online while either is non-empty.
+// time its word expires. The user is online while either is non-empty, or
+// while the last local connection's linger lasts.
 type presence struct {
-	user     parley.User
-	conns    int
-	nodes    map[string]time.Time
-	joinedAt time.Time // orders the online list by arrival
+	user  parley.User
+	conns int
+	nodes map[string]time.Time
 	// lingerUntil is set while the user's last connection here has dropped
 	// and the user still counts as online, for a reconnect to find.
 	lingerUntil time.Time
@@ -30,7 +30,7 @@ func (p *presence) local() bool { return p.conns > 0 || !p.lingerUntil.IsZero() 
 func (r *room) presenceOf(u parley.User) *presence {
 	p := r.online[u.ID]
 	if p == nil {
-		p = &presence{user: u, joinedAt: r.hub.now()}
+		p = &presence{user: u}
 		r.online[u.ID] = p
 		r.arrivals = append(r.arrivals, p)
 	}
