@@ -106,9 +106,7 @@ func (h *Hub) receive(_ string, data []byte) {
 
 // apply makes ev true for this node's members of the room.
 func (h *Hub) apply(ev event) {
-	h.mu.Lock()
-	r := h.rooms[ev.Room]
-	h.mu.Unlock()
+	r := h.openRoom(ev.Room)
 	if r == nil {
 		return // nobody here is in the room
 	}

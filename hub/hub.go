@@ -232,6 +232,14 @@ func (h *Hub) acquire(name string) (*room, error) {
 	return r, nil
 }
 
+// openRoom returns the room if it is open on this node, without taking a
+// reference: nil when nobody here is in it.
+func (h *Hub) openRoom(name string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[name]
+}
+
 // release drops a reference; the last one frees the room's local state.
 // retain adds a reference to r, which a caller holding one already wants
 // to outlive it.

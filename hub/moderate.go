@@ -172,9 +172,7 @@ func (h *Hub) checkMessageAction(ctx context.Context, p parley.Principal, room s
 // evict removes every connection of userID from room, after the member
 // event that says why has been queued to them.
 func (h *Hub) evict(room, userID string) {
-	h.mu.Lock()
-	r := h.rooms[room]
-	h.mu.Unlock()
+	r := h.openRoom(room)
 	if r == nil {
 		return
 	}

@@ -53,6 +53,11 @@ func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQu
 func (q *sendQueue) push(frames ...[]byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.queueLocked(frames)
+}
+
+// queueLocked adds frames to the queue, if they fit, for the writer.
+func (q *sendQueue) queueLocked(frames [][]byte) bool {
 	if !q.admitLocked(frames) {
 		return false
 	}
@@ -70,13 +75,7 @@ func (q *sendQueue) send(frames [][]byte) bool {
 	q.mu.Lock()
 	if q.direct == nil || q.writing || q.done || q.closing || len(q.frames) > 0 {
 		defer q.mu.Unlock()
-		if !q.admitLocked(frames) {
-			return false
-		}
-		q.frames = append(q.frames, frames...)
-		q.bytes += buffersLen(frames)
-		q.startLocked()
-		return true
+		return q.queueLocked(frames)
 	}
 	// This goroutine owns the transport until it hands over to a writer or
 	// gives it back; pushes meanwhile queue behind it.

@@ -373,14 +373,6 @@ func (r *room) framesFor(batch []outFrame, s *Session, withMessages bool) [][]by
 	return frames
 }
 
-// replyLocked queues a reply to s behind what the room queued so far, so
-// the events the request caused reach s before its answer.
-func (r *room) replyLocked(s *Session, frames ...[]byte) {
-	for _, f := range frames {
-		r.enqueueLocked(outFrame{wire: f, to: s})
-	}
-}
-
 // frameFor returns out's frame in the session's mode, building it once.
 // Called with r.mu held.
 func (r *room) frameFor(out *outMessage, mode Mode) []byte {

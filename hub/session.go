@@ -310,15 +310,13 @@ func (s *Session) complete() {
 // replyIn sends a reply about a room behind what the room's fan-out has
 // queued, or at once if the room isn't open here.
 func (s *Session) replyIn(roomName string, frame []byte) {
-	s.hub.mu.Lock()
-	r := s.hub.rooms[roomName]
-	s.hub.mu.Unlock()
+	r := s.hub.openRoom(roomName)
 	if r == nil {
 		s.queue.send([][]byte{frame})
 		return
 	}
 	r.mu.Lock()
-	r.replyLocked(s, frame)
+	r.enqueueLocked(outFrame{wire: frame, to: s})
 	r.mu.Unlock()
 }
 

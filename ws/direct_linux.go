@@ -21,22 +21,23 @@ const maxIovec = 1024
 // tcpConn is a plain TCP connection, which can also write without
 // blocking: the hub writes a room's fan-out straight from its flusher.
 type tcpConn struct {
-	conn
+	*conn
 	raw syscall.RawConn
 }
 
 // newTransport adapts c to the hub, with non-blocking writes when c is
 // plain TCP.
 func newTransport(c net.Conn, writeTimeout time.Duration) hub.Transport {
+	base := &conn{Conn: c, writeTimeout: writeTimeout}
 	tcp, ok := c.(*net.TCPConn)
 	if !ok {
-		return &conn{Conn: c, writeTimeout: writeTimeout}
+		return base
 	}
 	raw, err := tcp.SyscallConn()
 	if err != nil {
-		return &conn{Conn: c, writeTimeout: writeTimeout}
+		return base
 	}
-	return &tcpConn{conn: conn{Conn: c, writeTimeout: writeTimeout}, raw: raw}
+	return &tcpConn{conn: base, raw: raw}
 }
 
 // iovecs holds writev's argument arrays between calls, so a write

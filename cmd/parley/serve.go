@@ -115,8 +115,8 @@ func (a *app) wire() error {
 		MaxReplay:       c.MaxReplay,
 		Broker:          a.broker,
 		PresenceRefresh: c.PresenceRefresh,
-		PresenceLinger:  orNever(c.PresenceLinger),
-		PresenceLimit:   noLimit(c.PresenceLimit),
+		PresenceLinger:  off(c.PresenceLinger),
+		PresenceLimit:   off(c.PresenceLimit),
 		Revalidate:      authn.Revalidate,
 		RevalidateEvery: c.Revalidate,
 		Framer:          ws.Framer{},
@@ -256,21 +256,13 @@ func (a *app) close() {
 	}
 }
 
-// orNever maps a flag's 0 ("not at all") to the hub's negative, since the
-// hub's zero value means its default.
-func orNever(d time.Duration) time.Duration {
-	if d == 0 {
+// off maps a flag's 0 ("not at all", "no limit") to the hub's negative,
+// since the hub's zero value means its default.
+func off[T int | time.Duration](v T) T {
+	if v == 0 {
 		return -1
 	}
-	return d
-}
-
-// noLimit maps a flag's 0 ("no limit") to the hub's negative.
-func noLimit(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
+	return v
 }
 
 // storeName says in logs which store serves, without its password.
