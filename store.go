@@ -16,6 +16,13 @@ type MessageStore interface {
 	// a crash. Returns EUNAVAILABLE when the database cannot be reached.
 	Append(ctx context.Context, m Message) (stored Message, dup bool, err error)
 
+	// QueueAppend stores m as Append does without waiting for the commit:
+	// done gets Append's results once, from the store's writer, so it must
+	// not block. Appends queued by one goroutine are stored, and answered,
+	// in the order queued, which lets one connection have many sends in
+	// flight and still keep their order.
+	QueueAppend(ctx context.Context, m Message, done func(stored Message, dup bool, err error))
+
 	// Messages returns the messages of room with after < seq <= until, in
 	// ascending seq order, at most limit of them (the oldest ones). Rooms that
 	// don't exist have no messages.

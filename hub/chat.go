@@ -14,25 +14,6 @@ import (
 // own state: the operations the HTTP API calls, and the parts of the
 // WebSocket frames that are the same whoever asks.
 
-// AppendQueuer is a store that takes an append without waiting for it to
-// commit, so one connection can have many sends in flight. Appends queued
-// by one goroutine are stored in the order queued, and done is called once
-// for each, after its commit (or failure), in the same order. done must not
-// block: it runs on the store's writer.
-type AppendQueuer interface {
-	QueueAppend(ctx context.Context, m parley.Message, done func(stored parley.Message, dup bool, err error))
-}
-
-// queueAppend stores m and calls done with the result: later, when the
-// store queues appends; at once otherwise.
-func (h *Hub) queueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
-	if q, ok := h.store.(AppendQueuer); ok {
-		q.QueueAppend(ctx, m, done)
-		return
-	}
-	done(h.store.Append(ctx, m))
-}
-
 // appendAndDeliver stores a message and hands it to the room's local
 // members. A repeated nonce returns the original message and delivers
 // nothing.

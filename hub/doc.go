@@ -13,6 +13,6 @@
 // A room's broadcasts go out in passes: its flusher goroutine takes the
 // whole outbox and writes it to each member in one non-blocking write
 // (room.flush), so messages merge as the rate rises. A connection's sends
-// are pipelined through the store (AppendQueuer) and acknowledged, in
+// are pipelined through the store (parley.MessageStore.QueueAppend) and acknowledged, in
 // order, behind the message in the same pass (Session.complete).
 package hub

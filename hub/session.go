@@ -268,7 +268,7 @@ func (s *Session) queueSend(ctx context.Context, p *pendingSend) {
 	s.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.hub.opts.StoreTimeout)
-	s.hub.queueAppend(ctx, p.msg, func(stored parley.Message, dup bool, err error) {
+	s.hub.store.QueueAppend(ctx, p.msg, func(stored parley.Message, dup bool, err error) {
 		cancel()
 		p.stored, p.dup, p.err = stored, dup, err
 		close(p.done)

@@ -34,6 +34,14 @@ func (t *timedStore) Append(ctx context.Context, m parley.Message) (parley.Messa
 	return stored, dup, err
 }
 
+func (t *timedStore) QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
+	start := time.Now()
+	t.Store.QueueAppend(ctx, m, func(stored parley.Message, dup bool, err error) {
+		t.observe("append", start, err)
+		done(stored, dup, err)
+	})
+}
+
 func (t *timedStore) Messages(ctx context.Context, room string, after, until parley.Seq, limit int) ([]parley.Message, error) {
 	start := time.Now()
 	msgs, err := t.Store.Messages(ctx, room, after, until, limit)

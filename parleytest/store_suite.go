@@ -527,19 +527,10 @@ func sameMessage(tb testing.TB, got, want parley.Message) {
 	}
 }
 
-// appendQueuer is the hub's AppendQueuer, which both stores implement.
-type appendQueuer interface {
-	QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error))
-}
-
 // testQueuedAppends queues many appends from one goroutine without waiting,
 // a retry among them: they are stored in the order queued and answered in
 // that order, the retry with the original.
 func testQueuedAppends(t *testing.T, s parley.Store) {
-	q, ok := s.(appendQueuer)
-	if !ok {
-		t.Fatalf("%T cannot queue appends", s)
-	}
 	type outcome struct {
 		i   int
 		m   parley.Message
@@ -549,7 +540,7 @@ func testQueuedAppends(t *testing.T, s parley.Store) {
 	const n = 300
 	results := make(chan outcome, n+1)
 	queue := func(i int, nonce string) {
-		q.QueueAppend(context.Background(), parley.Message{Room: "q", From: alice, Text: fmt.Sprint("m", i), Nonce: nonce},
+		s.QueueAppend(context.Background(), parley.Message{Room: "q", From: alice, Text: fmt.Sprint("m", i), Nonce: nonce},
 			func(m parley.Message, dup bool, err error) { results <- outcome{i, m, dup, err} })
 	}
 	for i := range n {

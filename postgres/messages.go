@@ -23,7 +23,7 @@ func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, b
 
 // QueueAppend stores m like Append without waiting for the commit: done gets
 // the outcome on the writer goroutine. Appends queued by one goroutine are
-// stored in the order queued (see hub.AppendQueuer).
+// stored in the order queued (see parley.MessageStore).
 func (s *Store) QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
 	r := &request{m: m}
 	s.w.Queue(ctx, r, func(err error) {
