@@ -166,6 +166,7 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 		principal:  info.Principal,
 		credential: info.Credential,
 		mode:       info.Mode,
+		compress:   info.Compress,
 		remote:     info.Remote,
 		opened:     h.now(),
 		limiter:    newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
@@ -195,7 +196,7 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 	case ModeEcho:
 		return s, nil
 	case ModeJSON:
-		s.pushFrame(h.encode(protocol.Welcome{
+		s.pushFrame(s.encode(protocol.Welcome{
 			Type: protocol.TypeWelcome, User: s.principal.User, Token: info.Token,
 			HeartbeatS: h.opts.Heartbeat.Seconds(), Limits: h.limits,
 		}))
@@ -381,16 +382,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// encode marshals and frames a frame for one or many recipients.
-func (h *Hub) encode(frame any) []byte {
-	return h.opts.Framer.Text(protocol.Encode(frame))
-}
-
-// frame builds a payload with appendTo into a scratch buffer and frames it.
-func (h *Hub) frame(appendTo func([]byte) []byte) []byte {
+// frame builds a payload with appendTo into a scratch buffer and frames it,
+// compressed if compress is set.
+func (h *Hub) frame(appendTo func([]byte) []byte, compress bool) []byte {
 	buf := scratch.Get().(*[]byte)
 	payload := appendTo((*buf)[:0])
-	framed := h.opts.Framer.Text(payload)
+	framed := h.opts.Framer.Text(payload, compress)
 	*buf = payload
 	scratch.Put(buf)
 	return framed

@@ -26,9 +26,8 @@ const typingInterval = time.Second
 // outMessage is a stored message on its way out, with its frames built at
 // most once each, under the room's lock, and shared by every recipient.
 type outMessage struct {
-	msg       parley.Message
-	jsonFrame []byte
-	textFrame []byte
+	msg    parley.Message
+	frames [2][2][]byte // by mode (ModeJSON, ModeText), then plain and compressed
 }
 
 // outFrame is a broadcast waiting for the room's flusher: a message, an
@@ -288,24 +287,26 @@ func (r *room) settle() {
 // than their cause, replies to their session alone, member or not. Members
 // with the same share get the same slice.
 func (r *room) targetsLocked(batch []outFrame) []target {
-	var jsonAll, textAll [][]byte
+	// The shares, by mode and compression as in outMessage.frames; a
+	// message is framed only in the ways some member takes it.
+	var shares [2][2][][]byte
+	var wanted [2][2]bool
+	for s := range r.members {
+		wanted[s.mode][b2i(s.compress)] = true
+	}
 	var msgs []*outMessage
 	var excepted map[string]bool
 	var replyTo map[*Session]bool
-	hasText := false
-	for s := range r.members {
-		if s.mode == ModeText {
-			hasText = true
-			break
-		}
-	}
 	for _, f := range batch {
 		switch {
 		case f.msg != nil:
 			msgs = append(msgs, f.msg)
-			jsonAll = append(jsonAll, r.frameFor(f.msg, ModeJSON))
-			if hasText {
-				textAll = append(textAll, r.frameFor(f.msg, ModeText))
+			for mode := range wanted {
+				for c := range wanted[mode] {
+					if wanted[mode][c] {
+						shares[mode][c] = append(shares[mode][c], r.frameFor(f.msg, Mode(mode), c == 1))
+					}
+				}
 			}
 			r.taken = f.msg.msg.Seq
 		case f.to != nil:
@@ -314,7 +315,9 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 			}
 			replyTo[f.to] = true
 		default:
-			jsonAll = append(jsonAll, f.wire)
+			for c := range shares[ModeJSON] {
+				shares[ModeJSON][c] = append(shares[ModeJSON][c], f.wire)
+			}
 			if f.except != "" {
 				if excepted == nil {
 					excepted = make(map[string]bool)
@@ -333,10 +336,8 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 			t.frames, t.messages = r.framesFor(batch, s, false), 0
 		case replyTo[s] || (s.mode == ModeJSON && excepted[s.principal.ID]):
 			t.frames = r.framesFor(batch, s, true)
-		case s.mode == ModeText:
-			t.frames = textAll
 		default:
-			t.frames = jsonAll
+			t.frames = shares[s.mode][b2i(s.compress)]
 		}
 		if len(t.frames) > 0 {
 			targets = append(targets, t)
@@ -360,7 +361,7 @@ func (r *room) framesFor(batch []outFrame, s *Session, withMessages bool) [][]by
 		switch {
 		case f.msg != nil:
 			if withMessages {
-				frames = append(frames, r.frameFor(f.msg, s.mode))
+				frames = append(frames, r.frameFor(f.msg, s.mode, s.compress))
 			}
 		case f.to != nil:
 			if f.to == s {
@@ -373,19 +374,25 @@ func (r *room) framesFor(batch []outFrame, s *Session, withMessages bool) [][]by
 	return frames
 }
 
-// frameFor returns out's frame in the session's mode, building it once.
-// Called with r.mu held.
-func (r *room) frameFor(out *outMessage, mode Mode) []byte {
-	if mode == ModeText {
-		if out.textFrame == nil {
-			out.textFrame = r.hub.frame(func(b []byte) []byte { return protocol.AppendTextLine(b, out.msg) })
+// frameFor returns out's frame in a mode (ModeJSON or ModeText), compressed
+// or not, building each at most once. Called with r.mu held.
+func (r *room) frameFor(out *outMessage, mode Mode, compress bool) []byte {
+	f := &out.frames[mode][b2i(compress)]
+	if *f == nil {
+		appendTo := func(b []byte) []byte { return protocol.AppendMessage(b, out.msg) }
+		if mode == ModeText {
+			appendTo = func(b []byte) []byte { return protocol.AppendTextLine(b, out.msg) }
 		}
-		return out.textFrame
+		*f = r.hub.frame(appendTo, compress)
 	}
-	if out.jsonFrame == nil {
-		out.jsonFrame = r.hub.frame(func(b []byte) []byte { return protocol.AppendMessage(b, out.msg) })
+	return *f
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return out.jsonFrame
+	return 0
 }
 
 // recentLocked returns the cached messages from seq from up to until, or
@@ -450,7 +457,7 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 	// brings the rest to every member, this one included.
 	head := r.delivered
 	if s.mode == ModeJSON {
-		s.queue.push(r.hub.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked(), OnlineCount: len(r.online)}))
+		s.queue.push(s.encode(protocol.Joined{Type: protocol.TypeJoined, ID: id, Room: r.name, Head: head, Online: r.onlineLocked(), OnlineCount: len(r.online)}))
 	}
 
 	from, until := r.replayStart(head, since), r.taken
@@ -542,9 +549,11 @@ func (r *room) typing(s *Session) {
 }
 
 // toOthersLocked sends a JSON payload, framed once, to every JSON-mode
-// member who is not the given user; text mode only carries messages.
+// member who is not the given user; text mode only carries messages. Events
+// are small (presence, typing, an edit) and go uncompressed to every member,
+// which permessage-deflate allows message by message.
 func (r *room) toOthersLocked(userID string, payload []byte) {
-	r.enqueueLocked(outFrame{wire: r.hub.opts.Framer.Text(payload), except: userID})
+	r.enqueueLocked(outFrame{wire: r.hub.opts.Framer.Text(payload, false), except: userID})
 }
 
 // applyFrame sends an event's frame to the room's members and applies its

@@ -61,6 +61,9 @@ type ConnInfo struct {
 	// to check now and then that the session still stands (a password
 	// change, logout or disabled account ends it). Empty for guests and JWTs.
 	Credential string
+	// Compress: the connection negotiated compression, so its frames may
+	// be compressed (Framer.Text).
+	Compress bool
 }
 
 // Session is one connection's state. Handle is called by the connection's
@@ -69,6 +72,7 @@ type Session struct {
 	hub       *Hub
 	principal parley.Principal
 	mode      Mode
+	compress  bool
 	remote    string
 	opened    time.Time
 	queue     *sendQueue
@@ -123,11 +127,11 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 	case protocol.TypeTyping:
 		err = s.typing(f)
 	case protocol.TypePing:
-		s.pushFrame(s.hub.encode(protocol.Pong{Type: protocol.TypePong, ID: f.ID}))
+		s.pushFrame(s.encode(protocol.Pong{Type: protocol.TypePong, ID: f.ID}))
 	case protocol.TypeCreateRoom:
 		var m parley.RoomMembership
 		if m, err = s.hub.CreateRoom(ctx, s.principal, f.Room, f.Kind, f.Topic, f.Members); err == nil {
-			s.pushFrame(s.hub.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: roomInfo(m)}))
+			s.pushFrame(s.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: roomInfo(m)}))
 		}
 	case protocol.TypeOpenDirect:
 		var room parley.Room
@@ -135,7 +139,7 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 		if room, peer, err = s.hub.OpenDirect(ctx, s.principal, f.User); err == nil {
 			info := roomInfo(parley.RoomMembership{Room: room, Role: parley.RoleMember})
 			info.Peer = &peer
-			s.pushFrame(s.hub.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: info}))
+			s.pushFrame(s.encode(protocol.RoomFrame{Type: protocol.TypeRoom, ID: f.ID, Room: info}))
 		}
 	case protocol.TypeRooms:
 		var rooms []parley.RoomMembership
@@ -144,7 +148,7 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 			for i, m := range rooms {
 				list[i] = roomInfo(m)
 			}
-			s.pushFrame(s.hub.encode(protocol.RoomList{Type: protocol.TypeRoomList, ID: f.ID, Rooms: list}))
+			s.pushFrame(s.encode(protocol.RoomList{Type: protocol.TypeRoomList, ID: f.ID, Rooms: list}))
 		}
 	case protocol.TypeInvite, protocol.TypeKick, protocol.TypeBan, protocol.TypeUnban, protocol.TypeMute, protocol.TypeSetRole,
 		protocol.TypeTopic, protocol.TypeEdit, protocol.TypeDelete:
@@ -207,7 +211,7 @@ func (s *Session) leave(f protocol.ClientFrame) error {
 	r.leave(s, false)
 	r.settle() // what the room queued before the leave comes before left
 	s.hub.release(r)
-	s.pushFrame(s.hub.encode(protocol.Left{Type: protocol.TypeLeft, ID: f.ID, Room: f.Room}))
+	s.pushFrame(s.encode(protocol.Left{Type: protocol.TypeLeft, ID: f.ID, Room: f.Room}))
 	return nil
 }
 
@@ -300,7 +304,7 @@ func (s *Session) complete() {
 			}
 			s.hub.stored(p.stored, p.dup)
 			if s.mode == ModeJSON {
-				s.replyIn(p.stored.Room, s.hub.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
+				s.replyIn(p.stored.Room, s.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
 			}
 		}
 		clear(batch)
@@ -360,7 +364,7 @@ func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
 	for i, m := range msgs {
 		objs[i] = protocol.AppendMessageObject(nil, m)
 	}
-	s.pushFrame(s.hub.encode(protocol.History{Type: protocol.TypeHistory, ID: f.ID, Room: f.Room, Messages: objs, More: more}))
+	s.pushFrame(s.encode(protocol.History{Type: protocol.TypeHistory, ID: f.ID, Room: f.Room, Messages: objs, More: more}))
 	return nil
 }
 
@@ -387,9 +391,14 @@ func (s *Session) replyError(id string, err error) {
 func (s *Session) errorFrame(id string, err error) []byte {
 	s.hub.stats.countError(parley.ErrorCode(err))
 	if s.mode == ModeText {
-		return s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) })
+		return s.hub.frame(func(b []byte) []byte { return append(b, protocol.TextError(err)...) }, s.compress)
 	}
-	return s.hub.encode(protocol.ErrorFrame(id, err))
+	return s.encode(protocol.ErrorFrame(id, err))
+}
+
+// encode marshals and frames a frame for this session alone.
+func (s *Session) encode(frame any) []byte {
+	return s.hub.opts.Framer.Text(protocol.Encode(frame), s.compress)
 }
 
 // pushFrame sends a reply to this session alone, after whatever its rooms
@@ -419,7 +428,7 @@ func (s *Session) pushMessages(r *room, outs []*outMessage) {
 	}
 	frames := make([][]byte, len(outs))
 	for i, out := range outs {
-		frames[i] = r.frameFor(out, s.mode)
+		frames[i] = r.frameFor(out, s.mode, s.compress)
 	}
 	if s.queue.push(frames...) {
 		s.hub.stats.delivered.Add(int64(len(outs)))
@@ -489,7 +498,7 @@ func (s *Session) forget(name string, r *room) bool {
 // ok answers a request that succeeded with nothing more to say.
 func (s *Session) ok(id string, err error) error {
 	if err == nil {
-		s.pushFrame(s.hub.encode(protocol.OK{Type: protocol.TypeOK, ID: id}))
+		s.pushFrame(s.encode(protocol.OK{Type: protocol.TypeOK, ID: id}))
 	}
 	return err
 }

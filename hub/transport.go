@@ -31,7 +31,11 @@ type NonblockingWriter interface {
 // once per broadcast and the result shared by every recipient, so the
 // framer must return a fresh slice that it never touches again.
 type Framer interface {
-	Text(payload []byte) []byte
+	// Text frames payload as one text message. With compress set (asked
+	// only for connections that negotiated compression) the framer may
+	// compress it; the hub builds at most one compressed and one plain
+	// frame of each broadcast.
+	Text(payload []byte, compress bool) []byte
 	Ping() []byte
 	Close(code int, reason string) []byte
 }
@@ -40,8 +44,8 @@ type Framer interface {
 // sends without a WebSocket in between.
 type rawFramer struct{}
 
-func (rawFramer) Text(p []byte) []byte { return append([]byte(nil), p...) }
-func (rawFramer) Ping() []byte         { return []byte("ping") }
+func (rawFramer) Text(p []byte, _ bool) []byte { return append([]byte(nil), p...) }
+func (rawFramer) Ping() []byte                 { return []byte("ping") }
 func (rawFramer) Close(code int, reason string) []byte {
 	return []byte("close " + strconv.Itoa(code) + " " + reason)
 }

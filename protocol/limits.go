@@ -15,7 +15,7 @@ const (
 	CloseNormal          = 1000
 	CloseGoingAway       = 1001 // the server is shutting down
 	CloseProtocolError   = 1002 // malformed WebSocket framing
-	CloseInvalidUTF8     = 1007 // a text frame that is not UTF-8
+	CloseInvalidData     = 1007 // a text message that is not UTF-8, or a compressed one that is not deflate
 	CloseUnsupportedData = 1003 // a binary message
 	CloseTooBig          = 1009 // a message over Limits.MaxFrame bytes
 	CloseInternal        = 1011

@@ -10,12 +10,13 @@ import (
 // Framer frames the hub's payloads as unmasked server frames.
 type Framer struct{}
 
-// frame returns payload as one frame with opcode op.
-func (Framer) frame(op ws.OpCode, payload []byte) []byte { return frame(op, payload) }
-
 // Text returns payload as one complete text frame, header and payload in a
-// single fresh slice so it goes to every recipient as is.
-func (Framer) Text(payload []byte) []byte { return frame(ws.OpText, payload) }
+// single fresh slice so it goes to every recipient as is. With compress set
+// (for connections that negotiated permessage-deflate) a payload of
+// minDeflate bytes or more is compressed, when that makes it smaller.
+func (Framer) Text(payload []byte, compress bool) []byte {
+	return message(ws.OpText, payload, compress)
+}
 
 // Binary returns payload as one binary frame.
 func (Framer) Binary(payload []byte) []byte { return frame(ws.OpBinary, payload) }
@@ -42,10 +43,26 @@ func (Framer) Close(code int, reason string) []byte {
 	return frame(ws.OpClose, append(payload, reason...))
 }
 
+// message frames a data message, compressed when compress is set and it
+// pays.
+func message(op ws.OpCode, payload []byte, compress bool) []byte {
+	if compress && len(payload) >= minDeflate {
+		if b := deflateFrame(op, payload); b != nil {
+			return b
+		}
+	}
+	return frame(op, payload)
+}
+
 func frame(op ws.OpCode, payload []byte) []byte {
+	return appendFrame(make([]byte, 0, len(payload)+10), 0x80|byte(op), payload)
+}
+
+// appendFrame appends a frame with first byte b0 (FIN, RSV bits, opcode)
+// and payload to b.
+func appendFrame(b []byte, b0 byte, payload []byte) []byte {
 	n := len(payload)
-	b := make([]byte, 0, n+10)
-	b = append(b, 0x80|byte(op))
+	b = append(b, b0)
 	switch {
 	case n < 126:
 		b = append(b, byte(n))

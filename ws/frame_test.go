@@ -33,7 +33,7 @@ func parseServerFrame(tb testing.TB, b []byte) ws.Frame {
 func TestFramerText(t *testing.T) {
 	for _, n := range []int{0, 1, 125, 126, 127, 1000, 65535, 65536, 70000} {
 		payload := bytes.Repeat([]byte{'a' + byte(n%26)}, n)
-		b := Framer{}.Text(payload)
+		b := Framer{}.Text(payload, false)
 		wantHeader := 2
 		switch {
 		case n > 65535:
@@ -53,7 +53,7 @@ func TestFramerText(t *testing.T) {
 
 func TestFramerTextIsFresh(t *testing.T) {
 	payload := []byte("hello")
-	b := Framer{}.Text(payload)
+	b := Framer{}.Text(payload, false)
 	payload[0] = 'j'
 	if f := parseServerFrame(t, b); string(f.Payload) != "hello" {
 		t.Fatalf("the frame shares the payload's bytes: %q", f.Payload)

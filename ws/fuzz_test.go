@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 )
 
 // FuzzReader feeds arbitrary bytes to a reader as a client's byte stream:
@@ -14,7 +15,6 @@ import (
 //
 //	go test -fuzz=FuzzReader -fuzztime=30s ./ws/
 func FuzzReader(f *testing.F) {
-	const maxMessage = 64
 	seeds := [][][]byte{
 		{cf(true, ws.OpText, `{"type":"ping"}`)},
 		{cf(true, ws.OpBinary, "\x00\xff")},
@@ -31,31 +31,59 @@ func FuzzReader(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(bytes.Join(s, nil))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		rd := &reader{
-			r:          bytes.NewReader(data),
-			maxMessage: maxMessage,
-			h: handlers{
-				message: func(op ws.OpCode, msg []byte) {
-					if len(msg) > maxMessage {
-						t.Fatalf("delivered %d bytes, over maxMessage %d", len(msg), maxMessage)
-					}
-					if op != ws.OpText && op != ws.OpBinary {
-						t.Fatalf("delivered a message with opcode %v", op)
-					}
-					if op == ws.OpText && !utf8.Valid(msg) {
-						t.Fatalf("delivered invalid UTF-8 %q", msg)
-					}
-				},
-				ping: func(p []byte) {
-					if len(p) > 125 {
-						t.Fatalf("a %d-byte ping", len(p))
-					}
-				},
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, data, false) })
+}
+
+// FuzzReaderDeflate is FuzzReader on a connection that negotiated
+// permessage-deflate: compressed messages must obey the same limits once
+// inflated.
+//
+//	go test -fuzz=FuzzReaderDeflate -fuzztime=30s ./ws/
+func FuzzReaderDeflate(f *testing.F) {
+	long := bytes.Repeat([]byte("ab"), 100)
+	first, _ := wsflate.CompressFrame(ws.NewFrame(ws.OpText, true, long))
+	seeds := [][][]byte{
+		{ccf(f, true, ws.OpText, []byte(`{"type":"ping"}`))},
+		{ccf(f, true, ws.OpBinary, make([]byte, 10_000))},
+		{ccf(f, true, ws.OpText, long)},
+		{rawFrame(ws.Header{OpCode: ws.OpText, Rsv: ws.Rsv(true, false, false), Masked: true, Mask: testMask}, first.Payload[:3]),
+			cf(true, ws.OpPing, "p"), cf(true, ws.OpContinuation, string(first.Payload[3:]))},
+		{cf(true, ws.OpText, "plain"), ccf(f, true, ws.OpText, []byte("h\xc3\xa9"))},
+		{rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Rsv: ws.Rsv(true, false, false), Masked: true, Mask: testMask}, []byte{0xff, 0x00})},
+	}
+	for _, s := range seeds {
+		f.Add(bytes.Join(s, nil))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, data, true) })
+}
+
+// fuzzReader reads data as a client's byte stream and checks what comes out.
+func fuzzReader(t *testing.T, data []byte, deflate bool) {
+	const maxMessage = 64
+	rd := &reader{
+		r:          bytes.NewReader(data),
+		maxMessage: maxMessage,
+		deflate:    deflate,
+		h: handlers{
+			message: func(op ws.OpCode, msg []byte) {
+				if len(msg) > maxMessage {
+					t.Fatalf("delivered %d bytes, over maxMessage %d", len(msg), maxMessage)
+				}
+				if op != ws.OpText && op != ws.OpBinary {
+					t.Fatalf("delivered a message with opcode %v", op)
+				}
+				if op == ws.OpText && !utf8.Valid(msg) {
+					t.Fatalf("delivered invalid UTF-8 %q", msg)
+				}
 			},
-		}
-		// Every frame consumes at least two bytes, so this ends.
-		for rd.next() == nil {
-		}
-	})
+			ping: func(p []byte) {
+				if len(p) > 125 {
+					t.Fatalf("a %d-byte ping", len(p))
+				}
+			},
+		},
+	}
+	// Every frame consumes at least two bytes, so this ends.
+	for rd.next() == nil {
+	}
 }

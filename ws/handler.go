@@ -44,7 +44,10 @@ type Options struct {
 	// goroutine each (Linux; Run must be running). It saves most of an idle
 	// connection's memory.
 	EventLoop bool
-	Logger    *slog.Logger
+	// Compression accepts permessage-deflate when a client offers it. A
+	// broadcast is compressed once for every connection that negotiated it.
+	Compression bool
+	Logger      *slog.Logger
 }
 
 // Handler is the GET /ws endpoint.
@@ -107,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	upgrader := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}
+	upgrader, deflate := h.upgrader()
 	if mode == hub.ModeJSON {
 		upgrader.Protocol = func(p string) bool { return p == protocol.Subprotocol }
 	}
@@ -123,7 +126,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The connection outlives this request when the event loop serves it,
 	// so its work must not end with the request's context, nor keep that
 	// context's chain (and the HTTP connection state it holds) alive.
-	h.serve(context.Background(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token})
+	h.serve(context.Background(), netConn, rw.Reader, hub.ConnInfo{Principal: id.Principal, Credential: id.Credential, Mode: mode, Remote: r.RemoteAddr, Token: id.Token, Compress: deflate.accepted()})
+}
+
+// upgrader returns the handshake's settings and what it negotiates
+// permessage-deflate with (never accepting without Options.Compression).
+func (h *Handler) upgrader() (ws.HTTPUpgrader, *negotiator) {
+	u := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}
+	n := newNegotiator()
+	if h.opts.Compression {
+		u.Negotiate = n.negotiate
+	}
+	return u, n
 }
 
 // serve runs one connection's read loop until the connection ends.
@@ -153,6 +167,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	rd := &reader{
 		r:          src,
 		maxMessage: maxMessage,
+		deflate:    info.Compress,
 		h: handlers{
 			activity: func() {
 				netConn.SetReadDeadline(time.Now().Add(idle))
@@ -161,7 +176,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 			ping: func(p []byte) { sess.PushControl(Framer{}.Pong(p)) },
 			message: func(op ws.OpCode, data []byte) {
 				if info.Mode == hub.ModeEcho {
-					sess.Send(Framer{}.frame(op, data))
+					sess.Send(message(op, data, info.Compress))
 					return
 				}
 				if op != ws.OpText {
@@ -254,7 +269,8 @@ func NewEchoHandler(h *hub.Hub, opts Options) *Handler {
 }
 
 func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
-	netConn, rw, _, err := ws.HTTPUpgrader{Timeout: h.opts.WriteTimeout}.Upgrade(r, w)
+	upgrader, deflate := h.upgrader()
+	netConn, rw, _, err := upgrader.Upgrade(r, w)
 	if err != nil {
 		if netConn != nil {
 			netConn.Close()
@@ -266,6 +282,7 @@ func (h *Handler) serveEcho(w http.ResponseWriter, r *http.Request) {
 		Mode:       hub.ModeEcho,
 		Remote:     r.RemoteAddr,
 		QueueBytes: 2 * echoMaxMessage,
+		Compress:   deflate.accepted(),
 	})
 }
 

@@ -34,16 +34,21 @@ type handlers struct {
 }
 
 // reader reads client frames from one connection: it validates framing,
-// unmasks, reassembles fragmented messages up to maxMessage bytes, checks
-// UTF-8 in text messages, and answers the protocol's control frames through
-// handlers. It is owned by the connection's read goroutine.
+// unmasks, reassembles fragmented messages up to maxMessage bytes,
+// decompresses them when the connection negotiated permessage-deflate,
+// checks UTF-8 in text messages, and answers the protocol's control frames
+// through handlers. It is owned by the connection's read goroutine.
 type reader struct {
 	r          io.Reader
 	maxMessage int
 	h          handlers
+	// deflate: the client may send compressed messages (RSV1 on a
+	// message's first frame).
+	deflate bool
 
-	fragOp ws.OpCode // opcode of the message being reassembled, 0 if none
-	frag   []byte
+	fragOp         ws.OpCode // opcode of the message being reassembled, 0 if none
+	fragCompressed bool
+	frag           []byte
 }
 
 // next reads one frame and acts on it. It returns a *closeError for a
@@ -61,8 +66,17 @@ func (rd *reader) next() error {
 	if rd.fragOp != 0 {
 		state |= ws.StateFragmented
 	}
+	if rd.deflate {
+		state |= ws.StateExtended
+	}
 	if err := ws.CheckHeader(hdr, state); err != nil {
 		return &closeError{protocol.CloseProtocolError, err.Error()}
+	}
+	// With permessage-deflate RSV1 marks a compressed message, on its first
+	// frame only; every other RSV bit is still an error.
+	compressed := hdr.Rsv1()
+	if hdr.Rsv2() || hdr.Rsv3() || compressed && (hdr.OpCode.IsControl() || hdr.OpCode == ws.OpContinuation) {
+		return &closeError{protocol.CloseProtocolError, "reserved bits set where no extension allows them"}
 	}
 	// Control frames (at most 125 bytes, checked above) may arrive between a
 	// message's fragments and are no part of it.
@@ -88,21 +102,27 @@ func (rd *reader) next() error {
 		if !hdr.Fin {
 			return nil
 		}
-		op, data := rd.fragOp, rd.frag
-		rd.fragOp, rd.frag = 0, nil
-		return rd.deliver(op, data)
+		op, data, compressed := rd.fragOp, rd.frag, rd.fragCompressed
+		rd.fragOp, rd.frag, rd.fragCompressed = 0, nil, false
+		return rd.deliver(op, data, compressed)
 	default: // text or binary
 		if !hdr.Fin {
-			rd.fragOp, rd.frag = hdr.OpCode, payload
+			rd.fragOp, rd.frag, rd.fragCompressed = hdr.OpCode, payload, compressed
 			return nil
 		}
-		return rd.deliver(hdr.OpCode, payload)
+		return rd.deliver(hdr.OpCode, payload, compressed)
 	}
 }
 
-func (rd *reader) deliver(op ws.OpCode, data []byte) error {
+func (rd *reader) deliver(op ws.OpCode, data []byte, compressed bool) error {
+	if compressed {
+		var err error
+		if data, err = inflate(data, rd.maxMessage); err != nil {
+			return err
+		}
+	}
 	if op == ws.OpText && !utf8.Valid(data) {
-		return &closeError{protocol.CloseInvalidUTF8, "text message is not valid UTF-8"}
+		return &closeError{protocol.CloseInvalidData, "text message is not valid UTF-8"}
 	}
 	rd.h.message(op, data)
 	return nil
@@ -122,7 +142,7 @@ func closeFrom(payload []byte) error {
 	}
 	if err := ws.CheckCloseFrameData(code, reason); err != nil {
 		if errors.Is(err, ws.ErrProtocolInvalidUTF8) {
-			return &closeError{protocol.CloseInvalidUTF8, err.Error()}
+			return &closeError{protocol.CloseInvalidData, err.Error()}
 		}
 		return &closeError{protocol.CloseProtocolError, err.Error()}
 	}

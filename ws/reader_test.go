@@ -162,10 +162,10 @@ func TestReaderRefuses(t *testing.T) {
 		{"over max in one frame", [][]byte{cf(true, ws.OpText, strings.Repeat("x", max+1))}, protocol.CloseTooBig},
 		{"over max across fragments", [][]byte{cf(false, ws.OpText, strings.Repeat("x", max)), cf(true, ws.OpContinuation, "x")}, protocol.CloseTooBig},
 		{"over max binary", [][]byte{cf(true, ws.OpBinary, strings.Repeat("x", max+1))}, protocol.CloseTooBig},
-		{"invalid UTF-8", [][]byte{cf(true, ws.OpText, "\xff")}, protocol.CloseInvalidUTF8},
-		{"truncated rune", [][]byte{cf(true, ws.OpText, valid[:2])}, protocol.CloseInvalidUTF8},
-		{"invalid UTF-8 across fragments", [][]byte{cf(false, ws.OpText, "ok"), cf(true, ws.OpContinuation, "\xc3")}, protocol.CloseInvalidUTF8},
-		{"surrogate", [][]byte{cf(true, ws.OpText, "\xed\xa0\x80")}, protocol.CloseInvalidUTF8},
+		{"invalid UTF-8", [][]byte{cf(true, ws.OpText, "\xff")}, protocol.CloseInvalidData},
+		{"truncated rune", [][]byte{cf(true, ws.OpText, valid[:2])}, protocol.CloseInvalidData},
+		{"invalid UTF-8 across fragments", [][]byte{cf(false, ws.OpText, "ok"), cf(true, ws.OpContinuation, "\xc3")}, protocol.CloseInvalidData},
+		{"surrogate", [][]byte{cf(true, ws.OpText, "\xed\xa0\x80")}, protocol.CloseInvalidData},
 		{"close with 1-byte payload", [][]byte{cf(true, ws.OpClose, "\x03")}, protocol.CloseProtocolError},
 		{"close 999", [][]byte{cf(true, ws.OpClose, closePayload(999, ""))}, protocol.CloseProtocolError},
 		{"close 1004", [][]byte{cf(true, ws.OpClose, closePayload(1004, ""))}, protocol.CloseProtocolError},
@@ -175,7 +175,7 @@ func TestReaderRefuses(t *testing.T) {
 		{"close 2000", [][]byte{cf(true, ws.OpClose, closePayload(2000, ""))}, protocol.CloseProtocolError},
 		{"close 5000", [][]byte{cf(true, ws.OpClose, closePayload(5000, ""))}, protocol.CloseProtocolError},
 		{"close 65535", [][]byte{cf(true, ws.OpClose, closePayload(65535, ""))}, protocol.CloseProtocolError},
-		{"close with invalid UTF-8 reason", [][]byte{cf(true, ws.OpClose, closePayload(1000, "bad \xff"))}, protocol.CloseInvalidUTF8},
+		{"close with invalid UTF-8 reason", [][]byte{cf(true, ws.OpClose, closePayload(1000, "bad \xff"))}, protocol.CloseInvalidData},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msgs, _, err := readAll(max, tc.frames...)

@@ -622,3 +622,34 @@ func dmRoom(p *testPage) string {
 	p.eval(`document.querySelector("#dm-list .room-link").dataset.room`, &name)
 	return name
 }
+
+// With --compression, Chromium negotiates permessage-deflate (it always
+// offers it), and the page sends and shows long messages, which travel
+// compressed both ways.
+func TestBrowserCompression(t *testing.T) {
+	s := startServer(t, func(c *serveConfig) { c.Compression = true })
+	b := newBrowser(t)
+	alice := b.newPage("alice")
+	bob := b.newPage("bob")
+	alice.signInAsGuest(s, "alice")
+	bob.signInAsGuest(s, "bob")
+
+	long := strings.TrimSpace(strings.Repeat("a long message compresses well, ", 12))
+	alice.say(long)
+	bob.waitMessage("alice", long)
+	bob.say("and a short answer")
+	alice.waitMessage("bob", "and a short answer")
+
+	// A socket of the page's own reports what was negotiated.
+	bob.eval(`(() => {
+		const w = new WebSocket("ws://" + location.host + "/ws?name=probe", "parley.v1");
+		w.onmessage = (e) => { window.probe = {extensions: w.extensions, type: JSON.parse(e.data).type}; w.close(); };
+		return true;
+	})()`, nil)
+	bob.waitFor("the probe's welcome", `window.probe && window.probe.type === "welcome"`, `JSON.stringify(window.probe)`)
+	var extensions string
+	bob.eval(`window.probe.extensions`, &extensions)
+	if !strings.Contains(extensions, "permessage-deflate") || !strings.Contains(extensions, "server_no_context_takeover") {
+		t.Fatalf("Chromium negotiated %q, want permessage-deflate with server_no_context_takeover", extensions)
+	}
+}

@@ -34,6 +34,7 @@ type serveConfig struct {
 	Revalidate      time.Duration
 	TrustedProxies  string
 	ConformanceEcho bool
+	Compression     bool
 	Registration    string
 	SessionTTL      time.Duration
 	JWTSecret       string
@@ -67,6 +68,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.PresenceRefresh, "presence-refresh", 10*time.Second, "cluster mode: how often a node confirms its users to the others; a dead node's users leave presence within about 3 intervals")
 	fs.DurationVar(&c.Revalidate, "revalidate", 15*time.Second, "how often open connections' sessions are rechecked; a logout, password change or disabled account closes them (4001) within this")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies (e.g. 127.0.0.1/32) whose X-Forwarded-For names the client for login throttling")
+	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate from clients that offer it (browsers do): less bandwidth for some CPU; each broadcast is compressed once for all such clients")
 	fs.BoolVar(&c.ConformanceEcho, "conformance-echo", false, "serve /ws/echo, which echoes every message through Parley's WebSocket stack, for the Autobahn testsuite; never in production")
 	fs.StringVar(&c.Registration, "registration", "open", "who may create accounts (`mode`): open (anyone, at POST /api/register) or closed (admins, with parley user add)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 30*24*time.Hour, "how long a login lasts")

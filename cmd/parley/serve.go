@@ -135,11 +135,12 @@ func (a *app) wire() error {
 	a.ws = ws.NewHandler(h, authn, ws.Options{
 		AllowedOrigins: c.allowedOrigins(),
 		EventLoop:      true,
+		Compression:    c.Compression,
 		Logger:         log,
 	})
 	var echo http.Handler
 	if c.ConformanceEcho {
-		echo = ws.NewEchoHandler(h, ws.Options{Logger: log})
+		echo = ws.NewEchoHandler(h, ws.Options{Compression: c.Compression, Logger: log})
 		log.Warn("serving /ws/echo for conformance tests: anyone may use it")
 	}
 	router := httpapi.NewRouter(httpapi.Config{
