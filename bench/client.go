@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -18,7 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 )
 
 // Frame opcodes (RFC 6455 §5.2).
@@ -48,6 +52,10 @@ type conn struct {
 	rbuf   []byte
 	ctl    [125]byte
 	ending atomic.Bool // we are closing it; read errors are expected
+	// inflate: permessage-deflate was negotiated; messages with RSV1 are
+	// inflated into zbuf.
+	inflate bool
+	zbuf    []byte
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -84,9 +92,9 @@ var closeNames = map[int]string{
 // connection the error is a *CloseError.
 func (c *conn) next() ([]byte, error) {
 	c.rbuf = c.rbuf[:0]
-	started := false
+	started, compressed := false, false
 	for {
-		fin, op, masked, n, mask, err := c.readHeader()
+		fin, op, rsv1, masked, n, mask, err := c.readHeader()
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +129,12 @@ func (c *conn) next() ([]byte, error) {
 		if (op == opContinuation) != started {
 			return nil, errors.New("the server sent a fragment out of order")
 		}
+		if !started {
+			compressed = rsv1
+		}
+		if rsv1 && (started || !c.inflate) {
+			return nil, errors.New("the server set RSV1 where no extension allows it")
+		}
 		started = true
 		if int64(len(c.rbuf))+n > maxMessage {
 			return nil, fmt.Errorf("the server sent a message over %d bytes", maxMessage)
@@ -138,13 +152,16 @@ func (c *conn) next() ([]byte, error) {
 		if masked {
 			ws.Cipher(c.rbuf[start:], mask, 0)
 		}
+		if fin && compressed {
+			return c.inflateMessage()
+		}
 		if fin {
 			return c.rbuf, nil
 		}
 	}
 }
 
-func (c *conn) readHeader() (fin bool, op byte, masked bool, n int64, mask [4]byte, err error) {
+func (c *conn) readHeader() (fin bool, op byte, rsv1, masked bool, n int64, mask [4]byte, err error) {
 	b0, err := c.br.ReadByte()
 	if err != nil {
 		return
@@ -153,7 +170,7 @@ func (c *conn) readHeader() (fin bool, op byte, masked bool, n int64, mask [4]by
 	if err != nil {
 		return
 	}
-	fin, op, masked, n = b0&0x80 != 0, b0&0x0f, b1&0x80 != 0, int64(b1&0x7f)
+	fin, op, rsv1, masked, n = b0&0x80 != 0, b0&0x0f, b0&0x40 != 0, b1&0x80 != 0, int64(b1&0x7f)
 	var ext []byte
 	switch n {
 	case 126:
@@ -240,6 +257,8 @@ type dialer struct {
 	sources  []net.IP
 	timeout  time.Duration
 	seed     atomic.Uint64
+	// compression offers permessage-deflate and requires it.
+	compression bool
 }
 
 // dial opens connection number i (which picks its source address) with
@@ -262,9 +281,16 @@ func (d *dialer) dial(ctx context.Context, i int, q url.Values, readBuf int) (*c
 	if d.protocol != "" {
 		wd.Protocols = []string{d.protocol}
 	}
+	if d.compression {
+		wd.Extensions = []httphead.Option{wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}.Option()}
+	}
 	nc, br, hs, err := wd.Dial(ctx, u)
 	if err != nil {
 		return nil, d.explain(ctx, err, refusal)
+	}
+	if d.compression && len(hs.Extensions) == 0 {
+		nc.Close()
+		return nil, fmt.Errorf("%s declined permessage-deflate (--compression); start Parley with --compression, or drop the flag", d.target.display)
 	}
 	if d.protocol != "" && hs.Protocol != d.protocol {
 		nc.Close()
@@ -273,7 +299,7 @@ func (d *dialer) dial(ctx context.Context, i int, q url.Values, readBuf int) (*c
 	if br == nil {
 		br = bufio.NewReaderSize(nc, readBuf)
 	}
-	return &conn{nc: nc, br: br, rnd: d.seed.Add(0x9E3779B97F4A7C15) | 1}, nil
+	return &conn{nc: nc, br: br, rnd: d.seed.Add(0x9E3779B97F4A7C15) | 1, inflate: d.compression}, nil
 }
 
 // explain turns a dial failure into a sentence naming the URL and the
@@ -324,4 +350,37 @@ func readRefusal(r io.Reader) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
 	return line
+}
+
+// deflateTail ends a compressed message's deflate stream (RFC 7692 §7.2.2):
+// the sync marker the server dropped, then an empty final block for EOF.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// inflaters are flate readers lent for one message; with no context
+// takeover each message inflates on its own.
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
+// inflateMessage inflates the compressed message in rbuf into zbuf and
+// returns it; valid until the next call to next.
+func (c *conn) inflateMessage() ([]byte, error) {
+	fr := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(fr)
+	fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(c.rbuf), bytes.NewReader(deflateTail)), nil)
+	c.zbuf = c.zbuf[:0]
+	for {
+		if len(c.zbuf) == cap(c.zbuf) {
+			if len(c.zbuf) >= maxMessage {
+				return nil, fmt.Errorf("the server sent a message over %d bytes once inflated", maxMessage)
+			}
+			c.zbuf = slices.Grow(c.zbuf, max(512, len(c.zbuf)))
+		}
+		n, err := fr.Read(c.zbuf[len(c.zbuf):cap(c.zbuf)])
+		c.zbuf = c.zbuf[:len(c.zbuf)+n]
+		if err == io.EOF {
+			return c.zbuf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the server sent a compressed message that doesn't inflate: %w", err)
+		}
+	}
 }

@@ -50,6 +50,7 @@ type common struct {
 	report      string
 	workers     int
 	dialTimeout time.Duration
+	compression bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -62,6 +63,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.report, "report", "", "also write an HTML report with charts to this `file`")
 	fs.IntVar(&c.workers, "workers", 32, "connections opened in parallel")
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 10*time.Second, "bound on each connection's TCP and WebSocket handshake")
+	fs.BoolVar(&c.compression, "compression", false, "offer permessage-deflate (no context takeover) on every connection and fail unless the server accepts it (parley serve --compression); compressed frames are inflated before they are read")
 }
 
 func (c *common) check() error {
@@ -172,7 +174,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	e := &env{
 		target:  tgt,
 		proto:   c.proto,
-		dial:    &dialer{target: tgt, protocol: proto, sources: tgt.sourceAddrs(16), timeout: c.dialTimeout},
+		dial:    &dialer{target: tgt, protocol: proto, sources: tgt.sourceAddrs(16), timeout: c.dialTimeout, compression: c.compression},
 		pid:     c.pid,
 		run:     rand.Uint32(),
 		workers: c.workers,

@@ -116,6 +116,25 @@ func TestBenchFanoutTextMode(t *testing.T) {
 	}
 }
 
+// With --compression on both sides every delivery arrives compressed and is
+// inflated before the bench reads it; against a server without the flag the
+// bench says what is missing.
+func TestBenchFanoutCompressed(t *testing.T) {
+	s := startServer(t, func(c *serveConfig) { c.Rate, c.Burst, c.Compression = 1e6, 1e6, true })
+	res := runBench(t, "fanout", "--compression", "--url", s.wsURL(""), "--receivers", "20", "--publishers", "2",
+		"--rate", "100", "--duration", "1s")
+	assertClean(t, res, 100*20)
+
+	plain := benchServer(t)
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := bench.Main(ctx, []string{"fanout", "--compression", "--url", plain.wsURL(""), "--duration", "1s"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--compression") {
+		t.Errorf("a server without --compression: %v, want an error naming --compression", err)
+	}
+}
+
 func TestBenchSends(t *testing.T) {
 	s := benchServer(t)
 	res := runBench(t, "sends", "--url", s.wsURL(""), "--conns", "4", "--duration", "2s")
