@@ -68,7 +68,8 @@ type ClientFrame struct {
 	Topic   string          // topic, create_room
 }
 
-// wireClientFrame is the JSON shape; pointers tell absent from zero.
+// wireClientFrame is the JSON shape for encoding/json; pointers tell absent
+// (or null) from zero.
 type wireClientFrame struct {
 	Type   string      `json:"type"`
 	ID     *string     `json:"id"`
@@ -86,6 +87,78 @@ type wireClientFrame struct {
 	Seconds *int        `json:"seconds"`
 	Role    *string     `json:"role"`
 	Topic   *string     `json:"topic"`
+}
+
+// wireValues is a frame as read, before validation: each field's value,
+// and in has the fields that were present and not null. Both decoders fill
+// it; without pointers, a frame's fields cost no allocation of their own.
+type wireValues struct {
+	Type                                           string
+	ID, Room, Text, Nonce, Kind, User, Role, Topic string
+	Since, Before, Seq                             parley.Seq
+	Limit, Seconds                                 int
+	Members                                        []string
+	has                                            uint32
+}
+
+// The bits of wireValues.has, in the order of wireNames.
+const (
+	fType = 1 << iota
+	fID
+	fRoom
+	fSince
+	fText
+	fNonce
+	fBefore
+	fLimit
+	fKind
+	fMembers
+	fUser
+	fSeq
+	fSeconds
+	fRole
+	fTopic
+)
+
+// wireNames are the JSON names of a client frame's fields.
+var wireNames = [...]string{"type", "id", "room", "since", "text", "nonce", "before", "limit",
+	"kind", "members", "user", "seq", "seconds", "role", "topic"}
+
+// values copies wf into w.
+func (wf *wireClientFrame) values(w *wireValues) {
+	w.Type, w.has = wf.Type, fType
+	str := func(p *string, v *string, bit uint32) {
+		if p != nil {
+			*v = *p
+			w.has |= bit
+		}
+	}
+	str(wf.ID, &w.ID, fID)
+	str(wf.Room, &w.Room, fRoom)
+	str(wf.Text, &w.Text, fText)
+	str(wf.Nonce, &w.Nonce, fNonce)
+	str(wf.Kind, &w.Kind, fKind)
+	str(wf.User, &w.User, fUser)
+	str(wf.Role, &w.Role, fRole)
+	str(wf.Topic, &w.Topic, fTopic)
+	seq := func(p *parley.Seq, v *parley.Seq, bit uint32) {
+		if p != nil {
+			*v = *p
+			w.has |= bit
+		}
+	}
+	seq(wf.Since, &w.Since, fSince)
+	seq(wf.Before, &w.Before, fBefore)
+	seq(wf.Seq, &w.Seq, fSeq)
+	if wf.Limit != nil {
+		w.Limit, w.has = *wf.Limit, w.has|fLimit
+	}
+	if wf.Seconds != nil {
+		w.Seconds, w.has = *wf.Seconds, w.has|fSeconds
+	}
+	if wf.Members != nil {
+		w.Members, w.has = wf.Members, w.has|fMembers
+	}
 }
 
 // fieldsOf lists the fields each type accepts besides type and id; any other
@@ -117,22 +190,49 @@ var fieldsOf = map[string][]string{
 // returns the frame's id when one could be read (so the error reply can carry
 // it) and a *parley.Error with EBADREQUEST or ETOOLARGE.
 func Decode(data []byte, limits Limits) (ClientFrame, error) {
+	var w wireValues
+	var keys []string
+	if !scanFrame(data, &w) {
+		w = wireValues{} // what the scan read before it gave up
+		var err error
+		if keys, err = decodeSlow(data, &w); err != nil {
+			return ClientFrame{ID: w.ID}, err
+		}
+	}
+	return w.validate(keys, limits)
+}
+
+// decodeSlow reads data with encoding/json into w, for the frames
+// scanFrame leaves to it (all malformed ones among them), and returns every
+// key of the object. On failure w.ID is the id when one could be read.
+func decodeSlow(data []byte, w *wireValues) (keys []string, err error) {
 	// A first pass over the keys names unknown fields precisely, which
 	// encoding/json's DisallowUnknownFields cannot do with a typed error.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return ClientFrame{}, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: %s.", jsonProblem(err))
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: %s.", jsonProblem(err))
 	}
-	if keys == nil { // null unmarshals into a nil map without error
-		return ClientFrame{}, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: it is JSON null.")
+	if m == nil { // null unmarshals into a nil map without error
+		return nil, parley.Errorf(parley.EBADREQUEST, "The frame is not a JSON object: it is JSON null.")
 	}
-	var w wireClientFrame
-	if err := json.Unmarshal(data, &w); err != nil {
-		return ClientFrame{ID: salvageID(keys)}, parley.Errorf(parley.EBADREQUEST, "The frame is not valid parley.v1: %s.", jsonProblem(err))
+	var wf wireClientFrame
+	if err := json.Unmarshal(data, &wf); err != nil {
+		w.ID = salvageID(m)
+		return nil, parley.Errorf(parley.EBADREQUEST, "The frame is not valid parley.v1: %s.", jsonProblem(err))
 	}
+	wf.values(w)
+	for key := range m {
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// validate checks w as a frame of its type and returns it. The type
+// refuses a field it has no use for: one w has, or another of keys.
+func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error) {
 	f := ClientFrame{Type: w.Type}
-	if w.ID != nil {
-		f.ID = *w.ID
+	if w.has&fID != 0 {
+		f.ID = w.ID
 		if len(f.ID) > maxIDLen {
 			return ClientFrame{}, parley.Errorf(parley.EBADREQUEST, "The frame's id is %d bytes long; use at most %d.", len(f.ID), maxIDLen)
 		}
@@ -144,76 +244,84 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 		}
 		return f, parley.Errorf(parley.EBADREQUEST, "Unknown frame type %q; use %s.", w.Type, typeList)
 	}
-	for key := range keys {
+	for i, key := range wireNames {
+		if w.has&(1<<i) != 0 && key != "type" && key != "id" && !slices.Contains(allowed, key) {
+			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame has no field %q.", w.Type, key)
+		}
+	}
+	for _, key := range keys {
 		if key != "type" && key != "id" && !slices.Contains(allowed, key) {
 			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame has no field %q.", w.Type, key)
 		}
 	}
 	if slices.Contains(allowed, "room") {
-		if w.Room == nil {
+		if w.has&fRoom == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs a room.", w.Type)
 		}
-		f.Room = *w.Room
+		f.Room = w.Room
 		if err := parley.ValidateRoomName(f.Room); err != nil {
 			return f, err
 		}
 	}
 	if slices.Contains(allowed, "user") {
-		if w.User == nil {
+		if w.has&fUser == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs a user (a user id).", w.Type)
 		}
-		if err := validateUserID(*w.User); err != nil {
+		if err := validateUserID(w.User); err != nil {
 			return f, err
 		}
-		f.User = *w.User
+		f.User = w.User
 	}
 	if slices.Contains(allowed, "seq") {
-		if w.Seq == nil || *w.Seq < 1 {
+		if w.has&fSeq == 0 || w.Seq < 1 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs the seq (1 or more) of a message.", w.Type)
 		}
-		f.Seq = *w.Seq
+		f.Seq = w.Seq
 	}
-	if slices.Contains(allowed, "topic") && w.Topic != nil {
-		if n := utf8.RuneCountInString(*w.Topic); n > parley.MaxTopicLen {
+	if slices.Contains(allowed, "topic") && w.has&fTopic != 0 {
+		if n := utf8.RuneCountInString(w.Topic); n > parley.MaxTopicLen {
 			return f, parley.Errorf(parley.ETOOLARGE, "The topic is %d characters long; the limit is %d.", n, parley.MaxTopicLen)
 		}
-		f.Topic = *w.Topic
+		f.Topic = w.Topic
 	} else if w.Type == TypeTopic {
 		return f, parley.Errorf(parley.EBADREQUEST, "A topic frame needs a topic (it may be empty to clear it).")
 	}
 	switch w.Type {
 	case TypeJoin:
-		if w.Since != nil && *w.Since < 0 {
-			return f, parley.Errorf(parley.EBADREQUEST, "since must be a seq (0 or more), not %d.", *w.Since)
+		if w.has&fSince != 0 {
+			if w.Since < 0 {
+				return f, parley.Errorf(parley.EBADREQUEST, "since must be a seq (0 or more), not %d.", w.Since)
+			}
+			since := w.Since
+			f.Since = &since
 		}
-		f.Since = w.Since
 	case TypeSend:
-		if w.Nonce == nil || *w.Nonce == "" {
+		if w.has&fNonce == 0 || w.Nonce == "" {
 			return f, parley.Errorf(parley.EBADREQUEST, "A send needs a nonce (1-%d characters, unique per room) so a retry is never stored twice.", parley.MaxNonceLen)
 		}
-		if n := utf8.RuneCountInString(*w.Nonce); n > parley.MaxNonceLen {
+		if n := utf8.RuneCountInString(w.Nonce); n > parley.MaxNonceLen {
 			return f, parley.Errorf(parley.EBADREQUEST, "The nonce is %d characters long; use at most %d.", n, parley.MaxNonceLen)
 		}
-		f.Nonce = *w.Nonce
-		if w.Text == nil {
+		f.Nonce = w.Nonce
+		if w.has&fText == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A send needs a text.")
 		}
-		if err := ValidateText(*w.Text, limits.MaxText); err != nil {
+		if err := ValidateText(w.Text, limits.MaxText); err != nil {
 			return f, err
 		}
-		f.Text = *w.Text
+		f.Text = w.Text
 	case TypeEdit:
-		if w.Text == nil {
+		if w.has&fText == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "An edit needs the new text.")
 		}
-		if err := ValidateText(*w.Text, limits.MaxText); err != nil {
+		if err := ValidateText(w.Text, limits.MaxText); err != nil {
 			return f, err
 		}
-		f.Text = *w.Text
+		f.Text = w.Text
 	case TypeCreateRoom:
 		f.Kind = parley.RoomPublic
-		if w.Kind != nil {
-			f.Kind = parley.RoomKind(*w.Kind)
+		if w.has&fKind != 0 {
+			f.Kind = parley.RoomKind(w.Kind)
 		}
 		if f.Kind != parley.RoomPublic && f.Kind != parley.RoomPrivate {
 			return f, parley.Errorf(parley.EBADREQUEST, "kind must be public or private, not %q; open a direct conversation with open_direct.", f.Kind)
@@ -228,28 +336,28 @@ func Decode(data []byte, limits Limits) (ClientFrame, error) {
 		}
 		f.Members = w.Members
 	case TypeMute:
-		if w.Seconds == nil || *w.Seconds < 0 || *w.Seconds > MaxMuteSeconds {
+		if w.has&fSeconds == 0 || w.Seconds < 0 || w.Seconds > MaxMuteSeconds {
 			return f, parley.Errorf(parley.EBADREQUEST, "A mute needs seconds between 0 (unmute) and %d.", MaxMuteSeconds)
 		}
-		f.Seconds = *w.Seconds
+		f.Seconds = w.Seconds
 	case TypeSetRole:
-		if w.Role == nil || (*w.Role != string(parley.RoleMember) && *w.Role != string(parley.RoleModerator)) {
+		if w.has&fRole == 0 || (w.Role != string(parley.RoleMember) && w.Role != string(parley.RoleModerator)) {
 			return f, parley.Errorf(parley.EBADREQUEST, "role must be member or moderator.")
 		}
-		f.Role = parley.Role(*w.Role)
+		f.Role = parley.Role(w.Role)
 	case TypeHistory:
-		if w.Before != nil {
-			if *w.Before < 0 {
-				return f, parley.Errorf(parley.EBADREQUEST, "before must be a seq (0 or more), not %d.", *w.Before)
+		if w.has&fBefore != 0 {
+			if w.Before < 0 {
+				return f, parley.Errorf(parley.EBADREQUEST, "before must be a seq (0 or more), not %d.", w.Before)
 			}
-			f.Before = *w.Before
+			f.Before = w.Before
 		}
 		f.Limit = DefaultHistoryLimit
-		if w.Limit != nil {
-			if *w.Limit < 1 || *w.Limit > MaxHistoryLimit {
-				return f, parley.Errorf(parley.EBADREQUEST, "limit must be between 1 and %d, not %d.", MaxHistoryLimit, *w.Limit)
+		if w.has&fLimit != 0 {
+			if w.Limit < 1 || w.Limit > MaxHistoryLimit {
+				return f, parley.Errorf(parley.EBADREQUEST, "limit must be between 1 and %d, not %d.", MaxHistoryLimit, w.Limit)
 			}
-			f.Limit = *w.Limit
+			f.Limit = w.Limit
 		}
 	}
 	return f, nil

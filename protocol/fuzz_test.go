@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,6 +214,59 @@ func FuzzDecodeText(f *testing.F) {
 		}
 		if text != string(data) || !utf8.ValidString(text) || strings.TrimSpace(text) == "" || utf8.RuneCountInString(text) > fuzzLimits.MaxText {
 			t.Fatalf("DecodeText(%q) accepted %q", data, text)
+		}
+	})
+}
+
+// FuzzScanFrame checks Decode's fast path against encoding/json: a frame
+// it accepts, encoding/json reads as the same values and keys.
+func FuzzScanFrame(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		` { "type" : "send" , "id":"1","room":"a","text":"x\ty\n\"q\" \\ \/ \u00e9 \ud83d\ude00 \u2028","nonce":"n" } `,
+		`{"type":"history","room":"a","before":0,"limit":-0}`,
+		`{"type":"mute","room":"a","user":"u","seconds":9223372036854775807}`,
+		`{"type":"mute","room":"a","user":"u","seconds":9223372036854775808}`,
+		`{"type":"join","room":"a","since":1.0}`,
+		`{"type":"join","room":"a","since":01}`,
+		`{"type":"join","room":"a","room":"b"}`,
+		`{"type":"join","room":null}`,
+		`{"type":"send","room":"a","text":"\ud800","nonce":"n"}`,
+		`{"type":"send","room":"a","text":"\udc00\ud800","nonce":"n"}`,
+		`{"type":"create_room","room":"a","members":["x"],"kind":"private","topic":"t"}`,
+		`{"type":"ping","ID":"x"}`,
+		`{}`,
+		`{"type":"ping",}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast wireValues
+		if !scanFrame(data, &fast) {
+			return
+		}
+		var slow wireValues
+		slowKeys, err := decodeSlow(data, &slow)
+		if err != nil {
+			t.Fatalf("scanFrame(%q) accepted what encoding/json refuses: %v", data, err)
+		}
+		var keys []string
+		for i, name := range wireNames {
+			if fast.has&(1<<i) != 0 {
+				keys = append(keys, name)
+			}
+		}
+		slow.has &^= fType // encoding/json has no "absent" for the type
+		fast.has &^= fType
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("scanFrame(%q) = %+v, encoding/json reads %+v", data, fast, slow)
+		}
+		slices.Sort(keys)
+		slices.Sort(slowKeys)
+		if !slices.Equal(keys, slowKeys) {
+			t.Fatalf("scanFrame(%q) keys %q, encoding/json reads %q", data, keys, slowKeys)
 		}
 	})
 }
