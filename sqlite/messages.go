@@ -61,7 +61,7 @@ func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 	}
 	m.Seq, m.TS = head+1, time.UnixMilli(ts).UTC()
 	m.EditedAt, m.Deleted = time.Time{}, false
-	_, err = tx.StmtContext(ctx, s.stmts.insertMessage).ExecContext(ctx,
+	_, err = s.inTx(ctx, tx, s.stmts.insertMessage).ExecContext(ctx,
 		m.Room, m.Seq, m.From.ID, m.From.Name, m.Text, ts, m.Nonce)
 	switch {
 	case err == nil:
@@ -69,7 +69,7 @@ func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 		a.m = m
 		return nil
 	case isNonceConflict(err):
-		orig, ferr := scanMessage(tx.StmtContext(ctx, s.stmts.findNonce).QueryRowContext(ctx,
+		orig, ferr := scanMessage(s.inTx(ctx, tx, s.stmts.findNonce).QueryRowContext(ctx,
 			m.Room, m.From.ID, m.Nonce))
 		if ferr != nil {
 			return fmt.Errorf("insert message: %w; find nonce: %w", classify(err), classify(ferr))
@@ -88,9 +88,9 @@ func (s *Store) head(ctx context.Context, tx *sql.Tx, room string, ts int64) (pa
 		return head, nil
 	}
 	var head parley.Seq
-	err := tx.StmtContext(ctx, s.stmts.roomHead).QueryRowContext(ctx, room).Scan(&head)
+	err := s.inTx(ctx, tx, s.stmts.roomHead).QueryRowContext(ctx, room).Scan(&head)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.StmtContext(ctx, s.stmts.createRoom).ExecContext(ctx, room, ts)
+		_, err = s.inTx(ctx, tx, s.stmts.createRoom).ExecContext(ctx, room, ts)
 		if err != nil {
 			return 0, fmt.Errorf("create room: %w", classify(err))
 		}
@@ -108,7 +108,7 @@ func (s *Store) flushHeads(ctx context.Context, tx *sql.Tx) error {
 	if len(s.heads.pending) == 0 {
 		return nil
 	}
-	st := tx.StmtContext(ctx, s.stmts.setHead)
+	st := s.inTx(ctx, tx, s.stmts.setHead)
 	for room, head := range s.heads.pending {
 		if _, err := st.ExecContext(ctx, head, room); err != nil {
 			return fmt.Errorf("set head: %w", classify(err))

@@ -82,3 +82,37 @@ func (w *writerStmts) close() {
 		st.Close()
 	}
 }
+
+// txStmts are writer statements bound to one batch's transaction, each the
+// first time the batch uses it. tx.StmtContext makes a new *sql.Stmt on
+// every call, two allocations for each statement an append ran.
+type txStmts struct {
+	tx    *sql.Tx
+	bound []boundStmt // a handful: a linear search beats a map
+}
+
+type boundStmt struct{ prepared, inTx *sql.Stmt }
+
+// inTx returns st bound to tx, binding it once per batch.
+func (s *Store) inTx(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if s.batch.tx != tx {
+		return tx.StmtContext(ctx, st)
+	}
+	for _, b := range s.batch.bound {
+		if b.prepared == st {
+			return b.inTx
+		}
+	}
+	inTx := tx.StmtContext(ctx, st)
+	s.batch.bound = append(s.batch.bound, boundStmt{st, inTx})
+	return inTx
+}
+
+// beginBatch makes tx the batch whose statements inTx binds; endBatch
+// forgets it (its statements close with it).
+func (s *Store) beginBatch(tx *sql.Tx) { s.batch.tx, s.batch.bound = tx, s.batch.bound[:0] }
+
+func (s *Store) endBatch() {
+	clear(s.batch.bound)
+	s.batch.tx, s.batch.bound = nil, s.batch.bound[:0]
+}

@@ -63,6 +63,7 @@ type Store struct {
 	// Used by the writer goroutine only.
 	stmts *writerStmts
 	heads *heads
+	batch txStmts
 
 	log *slog.Logger
 	now func() time.Time

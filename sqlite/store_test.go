@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,6 +235,51 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "msgs/commit")
 	b.ReportMetric(float64(cpu/time.Microsecond)/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(0, "ns/op") // per op is per message over 64 senders: msgs/s says it plainly
+}
+
+// BenchmarkQueueAppend is the server's way in: one goroutine queues a
+// round of 64 sends, one per room as 64 connections' would be, and waits
+// for the round's answers. An op is one message, so allocs/op and
+// cpu-µs/msg are the store's cost per message, commits included.
+//
+//	go test -run x -bench QueueAppend -benchmem ./sqlite/
+func BenchmarkQueueAppend(b *testing.B) {
+	const rooms = 64
+	s := mustOpen(b, filepath.Join(b.TempDir(), "parley.db"))
+	defer s.Close()
+	ctx := context.Background()
+	msgs := make([]parley.Message, rooms)
+	for i := range msgs {
+		msgs[i] = parley.Message{Room: fmt.Sprint("room", i), From: parley.User{ID: fmt.Sprint("u", i), Name: "bench"},
+			Text: strings.Repeat("a", 100)}
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	done := func(_ parley.Message, dup bool, err error) {
+		if err != nil || dup {
+			failed.Add(1)
+		}
+		wg.Done()
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		for i := 0; i < rooms && n < b.N; i, n = i+1, n+1 {
+			msgs[i].Nonce = strconv.Itoa(n)
+			wg.Add(1)
+			s.QueueAppend(ctx, msgs[i], done)
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d appends failed or were taken for duplicates", failed.Load())
+	}
+	st := s.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(st.Requests)/float64(max(st.Commits, 1)), "msgs/commit")
+	b.ReportMetric(float64((cpuTime()-cpu0)/time.Microsecond)/float64(b.N), "cpu-µs/msg")
 }
 
 // BenchmarkAppendSerial is the baseline: one appender, one fsync per message.

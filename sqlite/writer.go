@@ -77,6 +77,8 @@ func (s *Store) writeBatch(ops []op, safe bool) (errs []error, err error) {
 		s.heads.reset()
 		return nil, fmt.Errorf("begin: %w", classify(err))
 	}
+	s.beginBatch(tx)
+	defer s.endBatch()
 	fail := func(err error) ([]error, error) {
 		_ = tx.Rollback() // err says what went wrong
 		s.heads.reset()
@@ -128,24 +130,24 @@ func (s *Store) writeBatch(ops []op, safe bool) (errs []error, err error) {
 // writes only. reqErr is apply's error; batchErr means the transaction
 // itself is broken and the batch must fail.
 func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, apply func(*sql.Tx) error) (reqErr, batchErr error) {
-	if _, err := tx.StmtContext(ctx, s.stmts.savepoint).ExecContext(ctx); err != nil {
+	if _, err := s.inTx(ctx, tx, s.stmts.savepoint).ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", classify(err))
 	}
 	if err := apply(tx); err != nil {
 		// Some errors (I/O, disk full) make SQLite roll back the whole
 		// transaction, and later statements would then run outside it, in
 		// autocommit. ROLLBACK TO succeeding proves the transaction is intact.
-		if _, rerr := tx.StmtContext(ctx, s.stmts.rollbackTo).ExecContext(ctx); rerr != nil {
+		if _, rerr := s.inTx(ctx, tx, s.stmts.rollbackTo).ExecContext(ctx); rerr != nil {
 			// %v, not %w: err's code (say ECONFLICT) belongs to one request,
 			// not to the batch.
 			return nil, fmt.Errorf("rollback to savepoint after %v: %w", err, classify(rerr))
 		}
-		if _, rerr := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx); rerr != nil {
+		if _, rerr := s.inTx(ctx, tx, s.stmts.release).ExecContext(ctx); rerr != nil {
 			return nil, fmt.Errorf("release savepoint: %w", classify(rerr))
 		}
 		return err, nil
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx); err != nil {
+	if _, err := s.inTx(ctx, tx, s.stmts.release).ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("release savepoint: %w", classify(err))
 	}
 	return nil, nil
