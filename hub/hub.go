@@ -168,8 +168,8 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 		mode:       info.Mode,
 		compress:   info.Compress,
 		remote:     info.Remote,
-		opened:     h.now(),
-		limiter:    newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
+		opened:     h.now().UnixNano(),
+		limiter:    *newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
 	}
 	queueBytes := h.opts.QueueBytes
 	if info.QueueBytes > 0 {

@@ -16,16 +16,17 @@ type presence struct {
 	user  parley.User
 	conns int
 	nodes map[string]time.Time
-	// lingerUntil is set while the user's last connection here has dropped
-	// and the user still counts as online, for a reconnect to find.
-	lingerUntil time.Time
+	// lingerUntil (unix nanoseconds) is set while the user's last
+	// connection here has dropped and the user still counts as online, for
+	// a reconnect to find; 0 otherwise.
+	lingerUntil int64
 }
 
 func (p *presence) online() bool { return p.local() || len(p.nodes) > 0 }
 
 // local reports whether the user is here on this node, connected or
 // lingering.
-func (p *presence) local() bool { return p.conns > 0 || !p.lingerUntil.IsZero() }
+func (p *presence) local() bool { return p.conns > 0 || p.lingerUntil != 0 }
 
 func (r *room) presenceOf(u parley.User) *presence {
 	p := r.online[u.ID]
@@ -43,7 +44,7 @@ func (r *room) addLocalLocked(u parley.User) bool {
 	p := r.presenceOf(u)
 	was, wasLocal := p.online(), p.local()
 	p.conns++
-	p.lingerUntil = time.Time{}
+	p.lingerUntil = 0
 	if !was {
 		r.announceLocked(u, protocol.PresenceJoin)
 	}
@@ -68,7 +69,7 @@ func (r *room) removeLocalLocked(u parley.User, linger bool) (gone bool) {
 		return false
 	}
 	if d := r.hub.opts.PresenceLinger; linger && d > 0 {
-		p.lingerUntil = r.hub.now().Add(d)
+		p.lingerUntil = r.hub.now().Add(d).UnixNano()
 		if r.lingerTimer == nil {
 			r.hub.retain(r)
 			r.lingerTimer = time.AfterFunc(d, r.endLingering)
@@ -83,27 +84,27 @@ func (r *room) removeLocalLocked(u parley.User, linger bool) (gone bool) {
 // while anyone lingers and holds a reference on the room meanwhile.
 func (r *room) endLingering() {
 	r.mu.Lock()
-	now := r.hub.now()
+	now := r.hub.now().UnixNano()
 	var gone []parley.User
-	var next time.Time
+	var next int64
 	for _, p := range r.online {
 		switch {
-		case p.lingerUntil.IsZero():
-		case now.Before(p.lingerUntil):
-			if next.IsZero() || p.lingerUntil.Before(next) {
+		case p.lingerUntil == 0:
+		case now < p.lingerUntil:
+			if next == 0 || p.lingerUntil < next {
 				next = p.lingerUntil
 			}
 		default:
-			p.lingerUntil = time.Time{}
+			p.lingerUntil = 0
 			gone = append(gone, p.user)
 			r.dropIfOfflineLocked(p)
 		}
 	}
-	done := next.IsZero()
+	done := next == 0
 	if done {
 		r.lingerTimer = nil
 	} else {
-		r.lingerTimer.Reset(next.Sub(now))
+		r.lingerTimer.Reset(time.Duration(next - now))
 	}
 	r.mu.Unlock()
 	for i := range gone {

@@ -38,11 +38,15 @@ type sendQueue struct {
 	overflow  bool
 	closeCode int
 	done      bool
-	finished  chan struct{} // closed when the transport is closed
+	// finished is closed once the transport is closed and onDone has run
+	// (ended). It is made on first ask: most connections are never asked,
+	// and a channel costs 96 bytes, which idle connections feel.
+	finished chan struct{}
+	ended    bool
 }
 
 func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQueue {
-	q := &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone, finished: make(chan struct{})}
+	q := &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone}
 	q.direct, _ = t.(NonblockingWriter)
 	return q
 }
@@ -220,7 +224,25 @@ func (q *sendQueue) finishLocked() {
 	if q.onDone != nil {
 		q.onDone(code)
 	}
-	close(q.finished)
+	q.mu.Lock()
+	q.ended = true
+	if q.finished != nil {
+		close(q.finished)
+	}
+	q.mu.Unlock()
+}
+
+// finishedChan returns a channel closed once the queue has finished.
+func (q *sendQueue) finishedChan() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.finished == nil {
+		q.finished = make(chan struct{})
+		if q.ended {
+			close(q.finished)
+		}
+	}
+	return q.finished
 }
 
 func buffersLen(frames [][]byte) int {

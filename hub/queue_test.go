@@ -18,7 +18,7 @@ func newQueue(capBytes int) (*sendQueue, *sink, chan int) {
 func awaitDone(tb testing.TB, q *sendQueue, done chan int) int {
 	tb.Helper()
 	select {
-	case <-q.finished:
+	case <-q.finishedChan():
 	case <-time.After(waitFor):
 		tb.Fatal("the queue did not finish")
 	}

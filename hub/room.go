@@ -47,7 +47,7 @@ type member struct {
 	// duplicate.
 	syncing    bool
 	held       []*outMessage
-	lastTyping time.Time
+	lastTyping int64 // unix nanoseconds
 	// standing is the user's membership as of the join, kept current by
 	// moderation, so a send needs no store read to check a mute.
 	standing parley.Membership
@@ -538,11 +538,11 @@ func (r *room) typing(s *Session) {
 	r.mu.Lock()
 	m := r.members[s]
 	now := r.hub.now()
-	if m == nil || now.Sub(m.lastTyping) < typingInterval {
+	if m == nil || now.Sub(time.Unix(0, m.lastTyping)) < typingInterval {
 		r.mu.Unlock()
 		return
 	}
-	m.lastTyping = now
+	m.lastTyping = now.UnixNano()
 	r.mu.Unlock()
 	frame := protocol.Encode(protocol.Typing{Type: protocol.TypeTyping, Room: r.name, User: s.principal.User})
 	r.hub.emit(event{Room: r.name, Kind: evFrame, Frame: frame, Except: s.principal.ID})

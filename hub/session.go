@@ -14,7 +14,7 @@ import (
 )
 
 // Mode is how a connection speaks.
-type Mode int
+type Mode uint8
 
 const (
 	// ModeJSON is the parley.v1 protocol.
@@ -68,27 +68,29 @@ type ConnInfo struct {
 
 // Session is one connection's state. Handle is called by the connection's
 // single read loop; the other methods are safe for concurrent use.
+//
+// An idle server holds one per connection, so the fields are laid out to
+// keep it small: times as unix nanoseconds, the small fields together.
 type Session struct {
 	hub       *Hub
 	principal parley.Principal
+	remote    string
+	opened    int64 // unix nanoseconds
+	queue     *sendQueue
 	mode      Mode
 	compress  bool
-	remote    string
-	opened    time.Time
-	queue     *sendQueue
 
 	// Owned by the read loop.
-	limiter *tokenBucket
-	refused int
+	refused int32
+	limiter tokenBucket
 
-	mu      sync.Mutex
-	rooms   joinedRooms
-	closed  bool
-	onClose []func() // AfterClose hooks
-	// sends are in flight to the store, oldest first; a completer goroutine
-	// runs while completing is set.
-	sends      []*pendingSend
-	completing bool
+	mu         sync.Mutex
+	closed     bool
+	completing bool // a completer goroutine is running
+	rooms      joinedRooms
+	onClose    []func() // AfterClose hooks
+	// sends are in flight to the store, oldest first.
+	sends []*pendingSend
 
 	lastRead atomic.Int64 // unix nanoseconds
 	expiry   *time.Timer  // closes the session when its credential expires; nil if it never does
@@ -450,7 +452,7 @@ func (s *Session) Abort() {
 
 // Done is closed once the connection is closed and the session has left
 // its rooms.
-func (s *Session) Done() <-chan struct{} { return s.queue.finished }
+func (s *Session) Done() <-chan struct{} { return s.queue.finishedChan() }
 
 // cleanup runs once, after the transport is closed.
 func (s *Session) cleanup(code int) {
@@ -476,7 +478,7 @@ func (s *Session) cleanup(code int) {
 	}
 	s.hub.unregister(s)
 	s.hub.log.Info("connection closed", "user", s.principal.Name, "user_id", s.principal.ID, "remote", s.remote,
-		"mode", s.mode.String(), "close_code", code, "duration", s.hub.now().Sub(s.opened).Round(time.Millisecond).String())
+		"mode", s.mode.String(), "close_code", code, "duration", s.hub.now().Sub(time.Unix(0, s.opened)).Round(time.Millisecond).String())
 }
 
 // PushControl queues a control frame (a pong); one that would overflow the

@@ -1,16 +1,58 @@
 package ws
 
 import (
+	"bufio"
+	"context"
+	"errors"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/parleychat/parley/hub"
+	"github.com/parleychat/parley/protocol"
 )
 
-// conn adapts a net.Conn to hub.Transport.
+// conn is one server-side WebSocket connection: the hub's Transport for it,
+// its frame reader and what the reader hands frames to, and its entry in the
+// event loop. It is one allocation, with methods instead of closures,
+// because an idle server holds many thousands of them and each object
+// costs its header and size-class rounding.
 type conn struct {
 	net.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+	// raw is a plain TCP connection's descriptor, for non-blocking writes
+	// and the event loop; nil for TLS.
+	raw syscall.RawConn
+
+	// Set once the hub accepted the connection.
+	h      *Handler
+	sess   *hub.Session
+	echo   bool          // the conformance endpoint: every message comes back
+	idle   time.Duration // the read deadline between frames on a read goroutine
+	user   string        // for logs
+	remote string
+	rd     reader
+
+	// One event-loop wake-up reads at a time (EPOLLONESHOT); the mutex
+	// states that ordering for the race detector.
+	reading sync.Mutex
+	pollID  uint64 // the event loop's key, 0 when not in it
+}
+
+// newConn wraps nc, keeping its descriptor when it is plain TCP.
+func newConn(nc net.Conn, writeTimeout time.Duration) *conn {
+	c := &conn{Conn: nc, writeTimeout: writeTimeout}
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		if raw, err := tcp.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c
 }
 
 // Write writes every buffer in one vectored write (writev on TCP), within
@@ -27,4 +69,90 @@ func (c *conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() { err = c.Conn.Close() })
 	return err
+}
+
+// blockingConn is a conn as a Transport that only writes blocking, for
+// connections without a descriptor of their own (TLS).
+type blockingConn struct{ c *conn }
+
+func (b blockingConn) Write(bufs net.Buffers) error { return b.c.Write(bufs) }
+func (b blockingConn) Close() error                 { return b.c.Close() }
+
+// onFrame runs as each frame begins: the peer is alive. On a read
+// goroutine the next frame must begin within the idle bound; in the event
+// loop the hub closes peers silent for two heartbeats instead.
+func (c *conn) onFrame() {
+	if c.pollID == 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	c.sess.Touch()
+}
+
+func (c *conn) onPing(payload []byte) { c.sess.PushControl(Framer{}.Pong(payload)) }
+
+func (c *conn) onMessage(op ws.OpCode, data []byte) {
+	if c.echo {
+		c.sess.Send(message(op, data, c.rd.deflate))
+		return
+	}
+	if op != ws.OpText {
+		c.sess.Close(protocol.CloseUnsupportedData, "binary messages are not part of the protocol; send text")
+		return
+	}
+	// The connection outlives the upgrade request, so its work must not
+	// end with the request's context.
+	c.sess.Handle(context.Background(), data)
+}
+
+// end closes the session as a read error calls for and reports false, or
+// true for no error.
+func (c *conn) end(err error) bool {
+	if err == nil {
+		return true
+	}
+	var ce *closeError
+	var pc *peerClosed
+	switch {
+	case errors.As(err, &ce):
+		c.h.log.Info("closing a connection that broke the protocol", "user", c.user, "remote", c.remote, "code", ce.code, "reason", ce.reason)
+		c.sess.Close(ce.code, ce.reason)
+	case errors.As(err, &pc):
+		c.sess.Close(pc.echo, "")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.sess.Close(protocol.CloseHeartbeat, "no heartbeat")
+	default:
+		c.sess.Abort()
+	}
+	return false
+}
+
+// wake reads every frame that has arrived, when the event loop finds the
+// connection readable, and reports whether it stays open. A frame per
+// wake-up would cap a busy sender at the event loop's round trips. A buffer
+// lent for the wake-up turns a frame's several small reads into one; the
+// wake-up ends only once it is empty, so an idle connection keeps none.
+func (c *conn) wake() bool {
+	c.reading.Lock()
+	defer c.reading.Unlock()
+	br := readBuffers.Get().(*bufio.Reader)
+	br.Reset(c.Conn)
+	c.rd.r = br
+	defer func() {
+		c.rd.r = c.Conn
+		br.Reset(nil)
+		readBuffers.Put(br)
+	}()
+	for i := 1; ; i++ {
+		// A frame once begun must arrive within frameTimeout.
+		c.Conn.SetReadDeadline(time.Now().Add(frameTimeout))
+		if !c.end(c.rd.next()) {
+			return false
+		}
+		if br.Buffered() == 0 && (i >= maxFramesPerWake || !pending(c.raw)) {
+			// Parked with no deadline: an armed timer per idle
+			// connection would cost memory and wake nothing useful.
+			c.Conn.SetReadDeadline(time.Time{})
+			return true
+		}
+	}
 }

@@ -4,10 +4,7 @@ package ws
 
 import (
 	"errors"
-	"net"
 	"sync"
-	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -18,26 +15,14 @@ import (
 // maxIovec is the most buffers one writev takes (IOV_MAX on Linux).
 const maxIovec = 1024
 
-// tcpConn is a plain TCP connection, which can also write without
-// blocking: the hub writes a room's fan-out straight from its flusher.
-type tcpConn struct {
-	*conn
-	raw syscall.RawConn
-}
-
-// newTransport adapts c to the hub, with non-blocking writes when c is
-// plain TCP.
-func newTransport(c net.Conn, writeTimeout time.Duration) hub.Transport {
-	base := &conn{Conn: c, writeTimeout: writeTimeout}
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return base
+// transport is c as the hub's Transport: a plain TCP connection can also
+// write without blocking, so the hub writes a room's fan-out straight from
+// its flusher.
+func (c *conn) transport() hub.Transport {
+	if c.raw == nil {
+		return blockingConn{c}
 	}
-	raw, err := tcp.SyscallConn()
-	if err != nil {
-		return base
-	}
-	return &tcpConn{conn: base, raw: raw}
+	return c
 }
 
 // iovecs holds writev's argument arrays between calls, so a write
@@ -45,8 +30,9 @@ func newTransport(c net.Conn, writeTimeout time.Duration) hub.Transport {
 var iovecs = sync.Pool{New: func() any { s := make([]unix.Iovec, 0, 64); return &s }}
 
 // TryWrite writes as much of bufs as the socket buffer takes now, in one
-// writev; a full buffer writes nothing and is not an error.
-func (c *tcpConn) TryWrite(bufs [][]byte) (int, error) {
+// writev; a full buffer writes nothing and is not an error. Only for
+// connections with a descriptor (transport hands the hub no other).
+func (c *conn) TryWrite(bufs [][]byte) (int, error) {
 	if len(bufs) > maxIovec {
 		bufs = bufs[:maxIovec]
 	}

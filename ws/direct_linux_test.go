@@ -41,7 +41,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 // deadline passed, closing healthy connections.
 func TestTryWriteAfterBlockingWrite(t *testing.T) {
 	server, client := tcpPair(t)
-	tr := newTransport(server, 50*time.Millisecond)
+	tr := newConn(server, 50*time.Millisecond).transport()
 	nb, ok := tr.(hub.NonblockingWriter)
 	if !ok {
 		t.Fatal("a TCP connection's transport cannot write without blocking")
@@ -65,7 +65,7 @@ func TestTryWriteAfterBlockingWrite(t *testing.T) {
 // then nothing, without an error and without blocking.
 func TestTryWriteFullSocket(t *testing.T) {
 	server, _ := tcpPair(t) // the client never reads
-	nb := newTransport(server, time.Second).(hub.NonblockingWriter)
+	nb := newConn(server, time.Second).transport().(hub.NonblockingWriter)
 	chunk := make([]byte, 64<<10)
 	total := 0
 	start := time.Now()

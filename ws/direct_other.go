@@ -2,14 +2,8 @@
 
 package ws
 
-import (
-	"net"
-	"time"
+import "github.com/parleychat/parley/hub"
 
-	"github.com/parleychat/parley/hub"
-)
-
-// newTransport adapts c to the hub; non-blocking writes are Linux-only.
-func newTransport(c net.Conn, writeTimeout time.Duration) hub.Transport {
-	return &conn{Conn: c, writeTimeout: writeTimeout}
-}
+// transport is c as the hub's Transport; non-blocking writes are
+// Linux-only.
+func (c *conn) transport() hub.Transport { return c }

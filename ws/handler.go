@@ -3,17 +3,14 @@ package ws
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -142,8 +139,8 @@ func (h *Handler) upgrader() (ws.HTTPUpgrader, *negotiator) {
 
 // serve runs one connection's read loop until the connection ends.
 func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.Reader, info hub.ConnInfo) {
-	c := newTransport(netConn, h.opts.WriteTimeout)
-	sess, err := h.hub.Connect(ctx, c, info)
+	c := newConn(netConn, h.opts.WriteTimeout)
+	sess, err := h.hub.Connect(ctx, c.transport(), info)
 	if err != nil {
 		h.log.Warn("connection refused by the hub", "user", info.Principal.Name, "remote", info.Remote, "err", err)
 		c.Write(net.Buffers{Framer{}.Close(protocol.CloseGoingAway, parley.ErrorMessage(err))})
@@ -158,98 +155,27 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		early, _ := buffered.Peek(n)
 		src = io.MultiReader(strings.NewReader(string(early)), netConn)
 	}
-	idle := 2 * h.hub.Heartbeat()
-	limits := h.hub.Limits()
-	maxMessage := limits.MaxFrame
+	maxMessage := h.hub.Limits().MaxFrame
 	if info.Mode == hub.ModeEcho {
 		maxMessage = echoMaxMessage
 	}
-	rd := &reader{
-		r:          src,
-		maxMessage: maxMessage,
-		deflate:    info.Compress,
-		h: handlers{
-			activity: func() {
-				netConn.SetReadDeadline(time.Now().Add(idle))
-				sess.Touch()
-			},
-			ping: func(p []byte) { sess.PushControl(Framer{}.Pong(p)) },
-			message: func(op ws.OpCode, data []byte) {
-				if info.Mode == hub.ModeEcho {
-					sess.Send(message(op, data, info.Compress))
-					return
-				}
-				if op != ws.OpText {
-					sess.Close(protocol.CloseUnsupportedData, "binary messages are not part of the protocol; send text")
-					return
-				}
-				sess.Handle(ctx, data)
-			},
-		},
-	}
-	// end closes the session as err calls for and reports false, or true
-	// for no error.
-	end := func(err error) bool {
-		if err == nil {
-			return true
-		}
-		var ce *closeError
-		var pc *peerClosed
-		switch {
-		case errors.As(err, &ce):
-			h.log.Info("closing a connection that broke the protocol", "user", info.Principal.Name, "remote", info.Remote, "code", ce.code, "reason", ce.reason)
-			sess.Close(ce.code, ce.reason)
-		case errors.As(err, &pc):
-			sess.Close(pc.echo, "")
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			sess.Close(protocol.CloseHeartbeat, "no heartbeat")
-		default:
-			sess.Abort()
-		}
-		return false
-	}
+	c.h, c.sess, c.echo = h, sess, info.Mode == hub.ModeEcho
+	c.idle = 2 * h.hub.Heartbeat()
+	c.user, c.remote = info.Principal.Name, info.Remote
+	c.rd = reader{r: src, maxMessage: maxMessage, deflate: info.Compress, h: c}
 
-	if raw, ok := h.pollable(netConn, src); ok {
+	if h.pollable(c, src) {
 		// Between frames the connection waits in the event loop, with no
-		// goroutine and no deadline: the hub closes peers silent for two
-		// heartbeats. A frame once begun must arrive within frameTimeout.
-		// EPOLLONESHOT lets one wake-up at a time read, but the race detector
-		// can't see the ordering the kernel gives; the mutex states it.
-		var reading sync.Mutex
-		forget, err := h.poller.add(raw, func() bool {
-			reading.Lock()
-			defer reading.Unlock()
-			// Read every frame already here, not just one: a frame per wake-up
-			// would cap a busy sender at the event loop's round trips. A
-			// buffer lent for the wake-up turns a frame's several small reads
-			// into one; the wake-up ends only once it is empty, so an idle
-			// connection keeps none.
-			br := readBuffers.Get().(*bufio.Reader)
-			br.Reset(netConn)
-			rd.r = br
-			defer func() {
-				rd.r = netConn
-				br.Reset(nil)
-				readBuffers.Put(br)
-			}()
-			for i := 1; ; i++ {
-				netConn.SetReadDeadline(time.Now().Add(frameTimeout))
-				if !end(rd.next()) {
-					return false
-				}
-				if br.Buffered() == 0 && (i >= maxFramesPerWake || !pending(raw)) {
-					return true
-				}
-			}
-		})
+		// goroutine and no deadline.
+		err := h.poller.add(c)
 		if err == nil {
-			sess.AfterClose(forget)
+			sess.AfterClose(func() { h.poller.forget(c) })
 			return
 		}
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
 	}
-	netConn.SetReadDeadline(time.Now().Add(idle))
-	for end(rd.next()) {
+	netConn.SetReadDeadline(time.Now().Add(c.idle))
+	for c.end(c.rd.next()) {
 	}
 	<-sess.Done()
 }
@@ -297,20 +223,11 @@ const maxFramesPerWake = 64
 // readBuffers lend the event loop a read buffer for one wake-up.
 var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
-// pollable returns the connection's descriptor when the event loop can wait
-// on it: the loop is running, the connection is plain TCP (TLS keeps data
-// in its own buffer where epoll can't see it), and no early frame bytes sit
-// in the handshake's buffer.
-func (h *Handler) pollable(c net.Conn, src io.Reader) (syscall.RawConn, bool) {
-	if h.poller == nil || !h.polling.Load() || src != io.Reader(c) {
-		return nil, false
-	}
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil, false
-	}
-	raw, err := tcp.SyscallConn()
-	return raw, err == nil
+// pollable reports whether the event loop can wait on c: the loop is
+// running, c is plain TCP (TLS keeps data in its own buffer where epoll
+// can't see it), and no early frame bytes sit in the handshake's buffer.
+func (h *Handler) pollable(c *conn, src io.Reader) bool {
+	return h.poller != nil && h.polling.Load() && c.raw != nil && src == io.Reader(c.Conn)
 }
 
 // Run runs the event loop until ctx ends; without Options.EventLoop it

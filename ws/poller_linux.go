@@ -16,23 +16,15 @@ import (
 // poller waits in one epoll set for idle connections to have data, so an
 // idle connection needs no goroutine of its own (a blocked read goroutine
 // costs several KB of stack). When a connection becomes readable, a
-// goroutine reads one frame, handles it and re-arms the connection;
+// goroutine reads what has arrived (conn.wake) and re-arms the connection;
 // EPOLLONESHOT guarantees one reader per connection at a time.
 type poller struct {
 	epfd int
 	log  *slog.Logger
 
 	mu    sync.Mutex
-	conns map[uint64]*polled
+	conns map[uint64]*conn // by conn.pollID
 	next  uint64
-}
-
-// polled is a connection in the poller. read handles one frame and reports
-// whether the connection stays open.
-type polled struct {
-	id   uint64
-	raw  syscall.RawConn
-	read func() bool
 }
 
 func newPoller(log *slog.Logger) (*poller, error) {
@@ -40,25 +32,25 @@ func newPoller(log *slog.Logger) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ws: creating an epoll set: %w", err)
 	}
-	return &poller{epfd: epfd, log: log, conns: make(map[uint64]*polled)}, nil
+	return &poller{epfd: epfd, log: log, conns: make(map[uint64]*conn)}, nil
 }
 
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
-// add starts watching raw; read runs whenever it has data. The returned
-// func forgets the connection; call it once the connection is closed (a
-// closed descriptor leaves the epoll set by itself, but not this map).
-func (p *poller) add(raw syscall.RawConn, read func() bool) (forget func(), err error) {
+// add starts watching c, a plain TCP connection; c.wake runs whenever it
+// has data. Call forget once c is closed (a closed descriptor leaves the
+// epoll set by itself, but not this map).
+func (p *poller) add(c *conn) error {
 	p.mu.Lock()
 	p.next++
-	c := &polled{id: p.next, raw: raw, read: read}
-	p.conns[c.id] = c
+	c.pollID = p.next
+	p.conns[c.pollID] = c
 	p.mu.Unlock()
 	if err := p.ctl(c, unix.EPOLL_CTL_ADD); err != nil {
 		p.forget(c)
-		return nil, err
+		return err
 	}
-	return func() { p.forget(c) }, nil
+	return nil
 }
 
 // size is how many connections the poller holds.
@@ -70,8 +62,8 @@ func (p *poller) size() int {
 
 // ctl adds or re-arms c. The descriptor is only used inside Control, so a
 // concurrent Close can't hand its number to another connection meanwhile.
-func (p *poller) ctl(c *polled, op int) error {
-	ev := unix.EpollEvent{Events: pollEvents, Fd: int32(c.id), Pad: int32(c.id >> 32)}
+func (p *poller) ctl(c *conn, op int) error {
+	ev := unix.EpollEvent{Events: pollEvents, Fd: int32(c.pollID), Pad: int32(c.pollID >> 32)}
 	var ctlErr error
 	err := c.raw.Control(func(fd uintptr) {
 		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
@@ -82,16 +74,16 @@ func (p *poller) ctl(c *polled, op int) error {
 	return ctlErr
 }
 
-func (p *poller) forget(c *polled) {
+func (p *poller) forget(c *conn) {
 	p.mu.Lock()
-	delete(p.conns, c.id)
+	delete(p.conns, c.pollID)
 	p.mu.Unlock()
 }
 
-// serve reads one frame of c and, if it stays open, waits for the next.
-// A closed descriptor leaves the epoll set by itself.
-func (p *poller) serve(c *polled) {
-	if c.read() && p.ctl(c, unix.EPOLL_CTL_MOD) == nil {
+// serve reads what c has and, if it stays open, waits for more. A closed
+// descriptor leaves the epoll set by itself.
+func (p *poller) serve(c *conn) {
+	if c.wake() && p.ctl(c, unix.EPOLL_CTL_MOD) == nil {
 		return
 	}
 	p.forget(c)

@@ -25,23 +25,23 @@ type peerClosed struct{ echo int }
 
 func (e *peerClosed) Error() string { return fmt.Sprintf("peer closed (%d)", e.echo) }
 
-// handlers receive what a reader reads.
-type handlers struct {
-	message func(op ws.OpCode, data []byte)
-	ping    func(payload []byte)
-	// activity runs for every frame, before it is read in full.
-	activity func()
+// frameHandler receives what a reader reads.
+type frameHandler interface {
+	// onFrame runs for every frame, before it is read in full.
+	onFrame()
+	onPing(payload []byte)
+	onMessage(op ws.OpCode, data []byte)
 }
 
 // reader reads client frames from one connection: it validates framing,
 // unmasks, reassembles fragmented messages up to maxMessage bytes,
 // decompresses them when the connection negotiated permessage-deflate,
 // checks UTF-8 in text messages, and answers the protocol's control frames
-// through handlers. It is owned by the connection's read goroutine.
+// through its frameHandler. It is owned by the connection's read goroutine.
 type reader struct {
 	r          io.Reader
 	maxMessage int
-	h          handlers
+	h          frameHandler
 	// deflate: the client may send compressed messages (RSV1 on a
 	// message's first frame).
 	deflate bool
@@ -59,9 +59,7 @@ func (rd *reader) next() error {
 	if err != nil {
 		return err
 	}
-	if rd.h.activity != nil {
-		rd.h.activity()
-	}
+	rd.h.onFrame()
 	state := ws.StateServerSide
 	if rd.fragOp != 0 {
 		state |= ws.StateFragmented
@@ -91,7 +89,7 @@ func (rd *reader) next() error {
 
 	switch hdr.OpCode {
 	case ws.OpPing:
-		rd.h.ping(payload)
+		rd.h.onPing(payload)
 		return nil
 	case ws.OpPong:
 		return nil
@@ -124,7 +122,7 @@ func (rd *reader) deliver(op ws.OpCode, data []byte, compressed bool) error {
 	if op == ws.OpText && !utf8.Valid(data) {
 		return &closeError{protocol.CloseInvalidData, "text message is not valid UTF-8"}
 	}
-	rd.h.message(op, data)
+	rd.h.onMessage(op, data)
 	return nil
 }
 

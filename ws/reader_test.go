@@ -39,6 +39,31 @@ func closePayload(code uint16, reason string) string {
 	return string(binary.BigEndian.AppendUint16(nil, code)) + reason
 }
 
+// handlers is a frameHandler made of funcs; nil ones do nothing.
+type handlers struct {
+	message  func(op ws.OpCode, data []byte)
+	ping     func(payload []byte)
+	activity func()
+}
+
+func (h handlers) onFrame() {
+	if h.activity != nil {
+		h.activity()
+	}
+}
+
+func (h handlers) onPing(p []byte) {
+	if h.ping != nil {
+		h.ping(p)
+	}
+}
+
+func (h handlers) onMessage(op ws.OpCode, data []byte) {
+	if h.message != nil {
+		h.message(op, data)
+	}
+}
+
 type received struct {
 	op   ws.OpCode
 	data string

@@ -83,7 +83,8 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	assertSeqs(t, got, 1)
 
 	// The slow client was closed: reading what its buffers hold ends in a
-	// 4008 close frame or a reset.
+	// 4008 close frame, a reset, or the end of the stream inside a frame
+	// whose rest was never sent (gorilla reports that as 1006).
 	slowConn.SetReadDeadline(time.Now().Add(waitTimeout))
 	code := -1
 	for {
@@ -99,7 +100,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		}
 		break
 	}
-	if code != 4008 && code != -1 {
+	if code != 4008 && code != 1006 && code != -1 {
 		t.Errorf("slow client closed with %d, want 4008 or a dropped connection", code)
 	}
 	if st := s.app.hub.Stats(); st.SlowCloses != 1 {
