@@ -60,7 +60,7 @@ func newConn(nc net.Conn, writeTimeout time.Duration) *conn {
 // write (TryWrite) made later must not find it expired.
 func (c *conn) Write(bufs net.Buffers) error {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-	_, err := bufs.WriteTo(c.Conn)
+	err := c.writeAll(bufs)
 	c.Conn.SetWriteDeadline(time.Time{})
 	return err
 }

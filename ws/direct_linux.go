@@ -4,6 +4,8 @@ package ws
 
 import (
 	"errors"
+	"io"
+	"net"
 	"sync"
 	"unsafe"
 
@@ -32,7 +34,45 @@ var iovecs = sync.Pool{New: func() any { s := make([]unix.Iovec, 0, 64); return 
 // TryWrite writes as much of bufs as the socket buffer takes now, in one
 // writev; a full buffer writes nothing and is not an error. Only for
 // connections with a descriptor (transport hands the hub no other).
-func (c *conn) TryWrite(bufs [][]byte) (int, error) {
+func (c *conn) TryWrite(bufs [][]byte) (int, error) { return c.writev(bufs, false) }
+
+// writeAll writes all of bufs, waiting for the socket (within the write
+// deadline). A plain TCP connection uses writev here too: net.Buffers
+// would leave an iovec array on the descriptor for good, which an idle
+// connection should not hold.
+func (c *conn) writeAll(bufs net.Buffers) error {
+	if c.raw == nil {
+		_, err := bufs.WriteTo(c.Conn)
+		return err
+	}
+	for {
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+		if len(bufs) == 0 {
+			return nil
+		}
+		n, err := c.writev(bufs, true)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite // a socket that takes nothing without saying why
+		}
+		for n > 0 {
+			k := min(n, len(bufs[0]))
+			bufs[0] = bufs[0][k:]
+			n -= k
+			if len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+		}
+	}
+}
+
+// writev writes what one writev of bufs takes; with wait set it first
+// waits for the socket to take something (or the write deadline).
+func (c *conn) writev(bufs [][]byte, wait bool) (int, error) {
 	if len(bufs) > maxIovec {
 		bufs = bufs[:maxIovec]
 	}
@@ -53,12 +93,15 @@ func (c *conn) TryWrite(bufs [][]byte) (int, error) {
 			return true
 		}
 		r, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&vs[0])), uintptr(len(vs)))
+		if wait && errno == unix.EAGAIN {
+			return false // wait until the socket takes more
+		}
 		if errno != 0 {
 			werr = errno
 		} else {
 			n = int(r)
 		}
-		return true // never wait for the socket: the hub queues what's left
+		return true
 	})
 	clear(vs) // drop the pointers into the frames
 	*vp = vs[:0]

@@ -3,7 +3,10 @@
 package ws
 
 import (
+	"bytes"
+	"errors"
 	"io"
+	"os"
 	"net"
 	"testing"
 	"time"
@@ -84,5 +87,52 @@ func TestTryWriteFullSocket(t *testing.T) {
 	}
 	if total == 0 {
 		t.Fatal("an empty socket took nothing")
+	}
+}
+
+// TestWriteWaitsForTheSocket: a blocking Write hands over every byte, in
+// order, across many buffers (more than one writev takes) and partial
+// writes to a slow reader, and gives up at the write timeout on a peer
+// that reads nothing.
+func TestWriteWaitsForTheSocket(t *testing.T) {
+	server, client := tcpPair(t)
+	tr := newConn(server, 5*time.Second).transport()
+	var bufs net.Buffers
+	var want []byte
+	for i := range 3000 { // 3,000 buffers, ~6 MB: several writevs, a full socket
+		b := bytes.Repeat([]byte{byte(i)}, 1+i%4000)
+		bufs = append(bufs, b, nil) // empty buffers are skipped
+		want = append(want, b...)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 8192)
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for len(all) < len(want) {
+			n, err := client.Read(buf)
+			if err != nil {
+				break
+			}
+			all = append(all, buf[:n]...)
+			if len(all) < 1<<20 {
+				time.Sleep(time.Millisecond) // slow at first, so the writer waits
+			}
+		}
+		got <- all
+	}()
+	if err := tr.Write(bufs); err != nil {
+		t.Fatal(err)
+	}
+	if all := <-got; !bytes.Equal(all, want) {
+		t.Fatalf("read %d bytes, want the %d written, in order", len(all), len(want))
+	}
+
+	stuck, _ := tcpPair(t) // its peer never reads
+	tr = newConn(stuck, 200*time.Millisecond).transport()
+	start := time.Now()
+	err := tr.Write(net.Buffers{make([]byte, 32<<20)})
+	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("Write to a peer that reads nothing: %v after %v, want the deadline error", err, time.Since(start))
 	}
 }

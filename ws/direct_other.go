@@ -2,8 +2,17 @@
 
 package ws
 
-import "github.com/parleychat/parley/hub"
+import (
+	"net"
+
+	"github.com/parleychat/parley/hub"
+)
 
 // transport is c as the hub's Transport; non-blocking writes are
 // Linux-only.
 func (c *conn) transport() hub.Transport { return c }
+
+func (c *conn) writeAll(bufs net.Buffers) error {
+	_, err := bufs.WriteTo(c.Conn)
+	return err
+}
