@@ -171,8 +171,7 @@ func (h *Hub) DisconnectUser(userID string, code int, reason string) {
 // userLimits rate-limits API posts per user, as connections are limited
 // per connection. Buckets of users quiet for a minute are dropped.
 type userLimits struct {
-	rate  float64
-	burst int
+	limit rateLimit
 
 	mu      sync.Mutex
 	buckets map[string]*tokenBucket
@@ -183,7 +182,7 @@ func (l *userLimits) take(userID string, now time.Time) (bool, time.Duration) {
 	defer l.mu.Unlock()
 	if l.buckets == nil || len(l.buckets) > 10000 {
 		for id, b := range l.buckets {
-			if now.Sub(b.last) > time.Minute {
+			if now.Sub(time.Unix(0, b.last)) > time.Minute {
 				delete(l.buckets, id)
 			}
 		}
@@ -193,8 +192,9 @@ func (l *userLimits) take(userID string, now time.Time) (bool, time.Duration) {
 	}
 	b := l.buckets[userID]
 	if b == nil {
-		b = newTokenBucket(l.rate, l.burst, now)
+		nb := newTokenBucket(l.limit, now)
+		b = &nb
 		l.buckets[userID] = b
 	}
-	return b.take(now)
+	return b.take(l.limit, now)
 }

@@ -121,6 +121,8 @@ type Hub struct {
 	node      string
 	broker    parley.Broker
 	clustered bool
+	// sendLimit is each connection's, and each user's over HTTP.
+	sendLimit rateLimit
 	// apiLimits rate-limits posts made over HTTP, per user.
 	apiLimits userLimits
 
@@ -138,7 +140,8 @@ func New(store Store, opts Options) *Hub {
 		limits:    opts.Limits,
 		store:     store,
 		log:       opts.Logger,
-		apiLimits: userLimits{rate: opts.Limits.Rate, burst: opts.Limits.Burst},
+		sendLimit: rateLimit{rate: opts.Limits.Rate, burst: float64(opts.Limits.Burst)},
+		apiLimits: userLimits{limit: rateLimit{rate: opts.Limits.Rate, burst: float64(opts.Limits.Burst)}},
 		node:      newNodeID(),
 		broker:    opts.Broker,
 		clustered: opts.Broker != nil,
@@ -169,7 +172,7 @@ func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session
 		compress:   info.Compress,
 		remote:     info.Remote,
 		opened:     h.now().UnixNano(),
-		limiter:    *newTokenBucket(h.limits.Rate, h.limits.Burst, h.now()),
+		limiter:    newTokenBucket(h.sendLimit, h.now()),
 	}
 	queueBytes := h.opts.QueueBytes
 	if info.QueueBytes > 0 {

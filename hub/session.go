@@ -224,7 +224,7 @@ func (s *Session) send(ctx context.Context, id, roomName, text, nonce string) er
 	if r == nil {
 		return parley.Errorf(parley.EFORBIDDEN, "Join %s on this connection before sending to it.", roomName)
 	}
-	if ok, wait := s.limiter.take(s.hub.now()); !ok {
+	if ok, wait := s.limiter.take(s.hub.sendLimit, s.hub.now()); !ok {
 		if s.refused++; s.refused >= abuseLimit {
 			s.Close(protocol.CloseRateLimited, "sending too fast")
 		}
