@@ -40,13 +40,13 @@ type outFrame struct {
 	to     *Session // a reply for this session alone
 }
 
-// member is one session's place in a room.
+// member is one session's place in a room; there is one per connection
+// and room, so it is kept small.
 type member struct {
-	// syncing is true while the session replays its backlog from the store;
-	// live messages wait in held meanwhile so the seam has no gap and no
+	// held is set while the session replays its backlog from the store:
+	// live messages wait in it meanwhile so the seam has no gap and no
 	// duplicate.
-	syncing    bool
-	held       []*outMessage
+	held       *[]*outMessage
 	lastTyping int64 // unix nanoseconds
 	// standing is the user's membership as of the join, kept current by
 	// moderation, so a send needs no store read to check a mute.
@@ -331,8 +331,8 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 	for s, m := range r.members {
 		t := target{s: s, messages: len(msgs)}
 		switch {
-		case m.syncing:
-			m.held = append(m.held, msgs...)
+		case m.held != nil:
+			*m.held = append(*m.held, msgs...)
 			t.frames, t.messages = r.framesFor(batch, s, false), 0
 		case replyTo[s] || (s.mode == ModeJSON && excepted[s.principal.ID]):
 			t.frames = r.framesFor(batch, s, true)
@@ -472,7 +472,7 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 	}
 	// The backlog is older than the cache: read it from the store without
 	// holding up the room, keeping live messages aside meanwhile.
-	m.syncing = true
+	m.held = new([]*outMessage)
 	r.mu.Unlock()
 
 	msgs, err := r.hub.store.Messages(ctx, r.name, from-1, until, int(until-from+1))
@@ -485,8 +485,8 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 			backlog[i] = &outMessage{msg: msg}
 		}
 	}
-	s.pushMessages(r, append(backlog, m.held...))
-	m.syncing, m.held = false, nil
+	s.pushMessages(r, append(backlog, *m.held...))
+	m.held = nil
 	return err
 }
 
