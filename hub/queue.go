@@ -21,34 +21,34 @@ import (
 // frames itself, and only what the socket doesn't take at once is queued
 // for a writer. A room's fan-out pass thus costs one system call per
 // member and no goroutine at all while the members keep up.
+//
+// There is one per connection, so it is kept small (112 bytes): the small
+// fields sit together, and the finished channel is made only when asked for.
 type sendQueue struct {
 	transport Transport
-	direct    NonblockingWriter // the transport, when it can write without blocking
 	framer    Framer
 	capBytes  int
 	// onDone runs once, from the writer, after the transport is closed and
 	// before finished is closed.
 	onDone func(closeCode int)
 
-	mu        sync.Mutex
-	frames    net.Buffers
-	bytes     int
-	writing   bool // a writer (goroutine or send) owns the transport
-	closing   bool // no more frames accepted; close after what is queued
-	overflow  bool
-	closeCode int
-	done      bool
+	mu     sync.Mutex
+	frames net.Buffers
+	bytes  int
 	// finished is closed once the transport is closed and onDone has run
 	// (ended). It is made on first ask: most connections are never asked,
 	// and a channel costs 96 bytes, which idle connections feel.
-	finished chan struct{}
-	ended    bool
+	finished  chan struct{}
+	closeCode int32
+	writing   bool // a writer (goroutine or send) owns the transport
+	closing   bool // no more frames accepted; close after what is queued
+	overflow  bool
+	done      bool
+	ended     bool
 }
 
 func newSendQueue(t Transport, f Framer, capBytes int, onDone func(int)) *sendQueue {
-	q := &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone}
-	q.direct, _ = t.(NonblockingWriter)
-	return q
+	return &sendQueue{transport: t, framer: f, capBytes: capBytes, onDone: onDone}
 }
 
 // push queues frames for the writer goroutine; it never blocks and never
@@ -77,7 +77,8 @@ func (q *sendQueue) queueLocked(frames [][]byte) bool {
 // bytes are never modified; many connections share them.
 func (q *sendQueue) send(frames [][]byte) bool {
 	q.mu.Lock()
-	if q.direct == nil || q.writing || q.done || q.closing || len(q.frames) > 0 {
+	direct, ok := q.transport.(NonblockingWriter)
+	if !ok || q.writing || q.done || q.closing || len(q.frames) > 0 {
 		defer q.mu.Unlock()
 		return q.queueLocked(frames)
 	}
@@ -86,7 +87,7 @@ func (q *sendQueue) send(frames [][]byte) bool {
 	q.writing = true
 	q.mu.Unlock()
 
-	n, err := q.direct.TryWrite(frames)
+	n, err := direct.TryWrite(frames)
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -153,7 +154,7 @@ func (q *sendQueue) closeLocked(code int, reason string) {
 		return
 	}
 	q.closing = true
-	q.closeCode = code
+	q.closeCode = int32(code)
 	if q.overflow {
 		// The peer isn't reading; what is queued would only delay the close
 		// frame, and it resumes from its last seq anyway.
@@ -218,7 +219,7 @@ func (q *sendQueue) write() {
 func (q *sendQueue) finishLocked() {
 	q.done = true
 	q.writing = false
-	code := q.closeCode
+	code := int(q.closeCode)
 	q.mu.Unlock()
 	q.transport.Close()
 	if q.onDone != nil {

@@ -101,6 +101,9 @@ type Session struct {
 // User returns the session's user.
 func (s *Session) User() parley.User { return s.principal.User }
 
+// Remote returns the peer's address, for logs.
+func (s *Session) Remote() string { return s.remote }
+
 // Touch records that something arrived from the peer.
 func (s *Session) Touch() { s.lastRead.Store(s.hub.now().UnixNano()) }
 

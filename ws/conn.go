@@ -25,18 +25,15 @@ type conn struct {
 	net.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+	echo         bool // the conformance endpoint: every message comes back
 	// raw is a plain TCP connection's descriptor, for non-blocking writes
 	// and the event loop; nil for TLS.
 	raw syscall.RawConn
 
 	// Set once the hub accepted the connection.
-	h      *Handler
-	sess   *hub.Session
-	echo   bool          // the conformance endpoint: every message comes back
-	idle   time.Duration // the read deadline between frames on a read goroutine
-	user   string        // for logs
-	remote string
-	rd     reader
+	h    *Handler
+	sess *hub.Session
+	rd   reader
 
 	// One event-loop wake-up reads at a time (EPOLLONESHOT); the mutex
 	// states that ordering for the race detector.
@@ -78,12 +75,15 @@ type blockingConn struct{ c *conn }
 func (b blockingConn) Write(bufs net.Buffers) error { return b.c.Write(bufs) }
 func (b blockingConn) Close() error                 { return b.c.Close() }
 
+// idle bounds the wait for a frame on a read goroutine: two heartbeats.
+func (c *conn) idle() time.Duration { return 2 * c.h.hub.Heartbeat() }
+
 // onFrame runs as each frame begins: the peer is alive. On a read
 // goroutine the next frame must begin within the idle bound; in the event
 // loop the hub closes peers silent for two heartbeats instead.
 func (c *conn) onFrame() {
 	if c.pollID == 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle()))
 	}
 	c.sess.Touch()
 }
@@ -114,7 +114,7 @@ func (c *conn) end(err error) bool {
 	var pc *peerClosed
 	switch {
 	case errors.As(err, &ce):
-		c.h.log.Info("closing a connection that broke the protocol", "user", c.user, "remote", c.remote, "code", ce.code, "reason", ce.reason)
+		c.h.log.Info("closing a connection that broke the protocol", "user", c.sess.User().Name, "remote", c.sess.Remote(), "code", ce.code, "reason", ce.reason)
 		c.sess.Close(ce.code, ce.reason)
 	case errors.As(err, &pc):
 		c.sess.Close(pc.echo, "")

@@ -160,8 +160,6 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		maxMessage = echoMaxMessage
 	}
 	c.h, c.sess, c.echo = h, sess, info.Mode == hub.ModeEcho
-	c.idle = 2 * h.hub.Heartbeat()
-	c.user, c.remote = info.Principal.Name, info.Remote
 	c.rd = reader{r: src, maxMessage: maxMessage, deflate: info.Compress, h: c}
 
 	if h.pollable(c, src) {
@@ -174,7 +172,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		}
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
 	}
-	netConn.SetReadDeadline(time.Now().Add(c.idle))
+	netConn.SetReadDeadline(time.Now().Add(c.idle()))
 	for c.end(c.rd.next()) {
 	}
 	<-sess.Done()
