@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -112,6 +113,12 @@ func (p *poller) run(ctx context.Context) error {
 				go p.serve(c)
 			}
 		}
+		// Let the readers just started run before asking for more: an
+		// epoll_wait with events ready returns at once, so on a busy core
+		// the loop would otherwise start a goroutine for every connection
+		// of a surge (a reconnect storm) before any of them runs, and the
+		// runtime keeps every goroutine it ever made.
+		runtime.Gosched()
 	}
 	return nil
 }
