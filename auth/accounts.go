@@ -80,7 +80,7 @@ func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (
 	acct, err := a.Store.AccountByName(ctx, name)
 	switch {
 	case parley.ErrorCode(err) == parley.ENOTFOUND:
-		VerifyPassword(dummyHash, password) // take as long as a wrong password
+		VerifyPassword(dummyHash(), password) // take as long as a wrong password
 		err = errBadLogin
 	case err != nil:
 		return Session{}, fmt.Errorf("auth: finding account %q: %w", name, err)

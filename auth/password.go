@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -87,5 +88,7 @@ func VerifyPassword(hash, pw string) bool {
 }
 
 // dummyHash is verified against when a login names no account, so an
-// unknown name takes as long as a wrong password.
-var dummyHash = HashPassword("parley-dummy-password")
+// unknown name takes as long as a wrong password. It is made on first use:
+// a hash takes argon2's 19 MiB, which every process (parley bench, parley
+// token) would otherwise carry from its start.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("parley-dummy-password") })
