@@ -70,6 +70,35 @@ func TestSendWritesDirectly(t *testing.T) {
 	}
 }
 
+// TestControlWritesDirectly: a ping or pong on an idle queue is written by
+// the caller, so a heartbeat round starts no writer goroutines; behind a
+// busy writer it queues in order.
+func TestControlWritesDirectly(t *testing.T) {
+	snk := newDirectSink(-1)
+	q := newSendQueue(snk, rawFramer{}, 1<<10, nil)
+	q.pushControl([]byte("ping"))
+	select {
+	case n := <-snk.tries:
+		if n != 4 {
+			t.Fatalf("TryWrite was offered %d bytes, want the 4 of the ping", n)
+		}
+	default:
+		t.Fatal("the ping was not written by the caller")
+	}
+	if !q.idle() {
+		t.Fatal("a writer is busy after a ping the socket took")
+	}
+	expectWrite(t, snk.sink, "ping")
+
+	snk.block()
+	q.push([]byte("first"))
+	snk.awaitWaiting(t)
+	q.pushControl([]byte("pong"))
+	snk.unblock()
+	expectWrite(t, snk.sink, "first")
+	expectWrite(t, snk.sink, "pong")
+}
+
 // TestSendQueuesTheRest: what the socket doesn't take at once goes to the
 // writer, in order, and a later send writes directly again.
 func TestSendQueuesTheRest(t *testing.T) {

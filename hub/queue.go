@@ -130,15 +130,27 @@ func (q *sendQueue) admitLocked(frames [][]byte) bool {
 // is dropped rather than closing the connection: RFC 6455 lets a pong answer
 // only the latest ping, and a peer that isn't reading will overflow on the
 // next data frame anyway.
+//
+// Like send, it writes at once when the queue is idle, so the caller must
+// hold no lock: a heartbeat round over thousands of idle connections then
+// starts no writer goroutines (each would leave the runtime a goroutine
+// descriptor for good, and hold a stack while it ran).
 func (q *sendQueue) pushControl(frame []byte) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closing || q.bytes+len(frame) > q.capBytes {
+		q.mu.Unlock()
+		return
+	}
+	_, direct := q.transport.(NonblockingWriter)
+	if direct && !q.writing && !q.done && len(q.frames) == 0 {
+		q.mu.Unlock()
+		q.send([][]byte{frame})
 		return
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
 	q.startLocked()
+	q.mu.Unlock()
 }
 
 // close stops accepting frames, writes what is queued followed by a close
