@@ -25,7 +25,7 @@ type conn struct {
 	net.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
-	echo         bool // the conformance endpoint: every message comes back
+	echo         bool // the conformance endpoint: every message comes back (set with h)
 	// raw is a plain TCP connection's descriptor, for non-blocking writes
 	// and the event loop; nil for TLS.
 	raw syscall.RawConn

@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"net"
+	"os"
 	"testing"
 	"time"
 

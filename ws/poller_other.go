@@ -16,8 +16,8 @@ func newPoller(*slog.Logger) (*poller, error) {
 	return nil, errors.New("ws: the event loop needs Linux")
 }
 
-func (*poller) add(*conn) error { return errors.New("ws: no event loop") }
-func (*poller) forget(*conn)    {}
+func (*poller) add(*conn) error           { return errors.New("ws: no event loop") }
+func (*poller) forget(*conn)              {}
 func (*poller) size() int                 { return 0 }
 func (*poller) run(context.Context) error { return nil }
 

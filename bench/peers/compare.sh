@@ -11,7 +11,7 @@
 #   ramp     the same rig at rising rates, for the same four servers
 #   sends    durable sends into SQLite
 #   storm    5,000 clients drop, 100 messages are sent, all resume
-#   growth   fan-out at 100 msgs/s into rooms of 10, 100 and 1,000
+#   growth   fan-out at 100 msgs/s into rooms of 10, 100, 1,000 and 10,000
 #   cluster  PostgreSQL + Redis + two Parley nodes against a single node
 #   gobench  go test -bench for the hot paths (hub fan-out, store appends)
 #
@@ -239,7 +239,7 @@ section_storm() {
 section_growth() {
 	local r pubs
 	for pubs in 1 10; do
-		for r in 10 100 1000; do
+		for r in 10 100 1000 10000; do
 			start_parley 9601
 			bench "growth-parley-v1-r$r-p$pubs" fanout --receivers $r --publishers $pubs --rate 100 --duration 10s --pid $pid --url ws://127.0.0.1:9601/ws
 			stop $pid
@@ -327,7 +327,7 @@ section_cluster() {
 }
 
 # The sections below dig into what the ones above found; they are not run
-# by default: compare.sh DIR OUT ceiling idledetail stormscale sendsscale procs gogc soak
+# by default: compare.sh DIR OUT ceiling idledetail idlecurve compression stormscale sendsscale procs gogc soak
 
 # section_ceiling: the ramp again with a looser p99 bound (500ms), so a
 # server's throughput ceiling shows rather than its first latency spike.
@@ -358,7 +358,7 @@ scrape_when_holding() {
 	done
 	sleep 5
 	taskset -c 1 curl -s "http://127.0.0.1:$2/metrics" |
-		grep -E '^(go_goroutines|go_memstats_(heap_inuse|heap_alloc|stack_inuse|sys|next_gc)_bytes|process_resident_memory_bytes) ' >"$out/$1.metrics"
+		grep -E '^(go_goroutines|go_memstats_(heap_inuse|heap_alloc|heap_idle|heap_released|heap_sys|stack_inuse|stack_sys|gc_sys|other_sys|mspan_sys|sys|next_gc)_bytes|process_resident_memory_bytes) ' >"$out/$1.metrics"
 }
 
 # section_idledetail: where an idle connection's memory goes (Go heap and
@@ -382,6 +382,38 @@ section_idledetail() {
 		wait $scraper
 		stop $pid
 	done
+}
+
+# section_idlecurve: Parley's idle memory per connection from 1,000 to
+# 19,000 connections (with its Go heap from /metrics while holding).
+section_idlecurve() {
+	local n
+	for n in 1000 2500 5000 10000 19000; do
+		start_parley 9601
+		scrape_when_holding "idlecurve-parley-v1-$n" 9601 &
+		local scraper=$!
+		idle "idlecurve-parley-v1-$n" 9601 $n $pid
+		wait $scraper
+		stop $pid
+	done
+}
+
+# section_compression: what permessage-deflate costs. The same fan-out
+# without and with --compression (server and bench), then the 500 ms
+# ceiling with it.
+section_compression() {
+	local pubs
+	for pubs in 1 10; do
+		start_parley 9601
+		fanout deflate-off-parley-v1-p$pubs 9601 $pid --publishers $pubs
+		stop $pid
+		start_parley 9601 --compression
+		fanout deflate-on-parley-v1-p$pubs 9601 $pid --publishers $pubs --compression
+		stop $pid
+	done
+	start_parley 9601 --compression
+	ramp deflate-ceiling-parley-v1-p10 9601 $pid --publishers 10 --p99-bound 500ms --compression
+	stop $pid
 }
 
 # section_stormscale: the storm at 1,000, 2,500 and 5,000 clients in one
