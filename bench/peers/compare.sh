@@ -400,7 +400,7 @@ section_idlecurve() {
 
 # section_compression: what permessage-deflate costs. The same fan-out
 # without and with --compression (server and bench), then the 500 ms
-# ceiling with it.
+# ceiling without and with it.
 section_compression() {
 	local pubs
 	for pubs in 1 10; do
@@ -411,6 +411,9 @@ section_compression() {
 		fanout deflate-on-parley-v1-p$pubs 9601 $pid --publishers $pubs --compression
 		stop $pid
 	done
+	start_parley 9601
+	ramp deflate-off-ceiling-parley-v1-p10 9601 $pid --publishers 10 --p99-bound 500ms
+	stop $pid
 	start_parley 9601 --compression
 	ramp deflate-ceiling-parley-v1-p10 9601 $pid --publishers 10 --p99-bound 500ms --compression
 	stop $pid
