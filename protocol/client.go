@@ -120,6 +120,32 @@ const (
 	fTopic
 )
 
+// stringField returns w's string field whose bit in has is bit, or nil
+// when that field is not a string.
+func (w *wireValues) stringField(bit uint32) *string {
+	switch bit {
+	case fType:
+		return &w.Type
+	case fID:
+		return &w.ID
+	case fRoom:
+		return &w.Room
+	case fText:
+		return &w.Text
+	case fNonce:
+		return &w.Nonce
+	case fKind:
+		return &w.Kind
+	case fUser:
+		return &w.User
+	case fRole:
+		return &w.Role
+	case fTopic:
+		return &w.Topic
+	}
+	return nil
+}
+
 // wireNames are the JSON names of a client frame's fields.
 var wireNames = [...]string{"type", "id", "room", "since", "text", "nonce", "before", "limit",
 	"kind", "members", "user", "seq", "seconds", "role", "topic"}
@@ -127,20 +153,20 @@ var wireNames = [...]string{"type", "id", "room", "since", "text", "nonce", "bef
 // values copies wf into w.
 func (wf *wireClientFrame) values(w *wireValues) {
 	w.Type, w.has = wf.Type, fType
-	str := func(p *string, v *string, bit uint32) {
+	str := func(p *string, bit uint32) {
 		if p != nil {
-			*v = *p
+			*w.stringField(bit) = *p
 			w.has |= bit
 		}
 	}
-	str(wf.ID, &w.ID, fID)
-	str(wf.Room, &w.Room, fRoom)
-	str(wf.Text, &w.Text, fText)
-	str(wf.Nonce, &w.Nonce, fNonce)
-	str(wf.Kind, &w.Kind, fKind)
-	str(wf.User, &w.User, fUser)
-	str(wf.Role, &w.Role, fRole)
-	str(wf.Topic, &w.Topic, fTopic)
+	str(wf.ID, fID)
+	str(wf.Room, fRoom)
+	str(wf.Text, fText)
+	str(wf.Nonce, fNonce)
+	str(wf.Kind, fKind)
+	str(wf.User, fUser)
+	str(wf.Role, fRole)
+	str(wf.Topic, fTopic)
 	seq := func(p *parley.Seq, v *parley.Seq, bit uint32) {
 		if p != nil {
 			*v = *p

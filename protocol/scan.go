@@ -65,9 +65,9 @@ func scanFrame(data []byte, w *wireValues) bool {
 type scanner struct {
 	data []byte
 	i    int
-	strs [9]struct {
-		field int
-		b     []byte // in data, or in unescaped
+	strs [9]struct { // one per string field of wireValues
+		bit uint32 // the field's bit in wireValues.has
+		b   []byte // in data, or in unescaped
 	}
 	nstrs     int
 	unescaped []byte
@@ -86,28 +86,8 @@ func (s *scanner) strings(w *wireValues) {
 	}
 	all, off := sb.String(), 0
 	for _, v := range s.strs[:s.nstrs] {
-		str := all[off : off+len(v.b)]
+		*w.stringField(v.bit) = all[off : off+len(v.b)]
 		off += len(v.b)
-		switch v.field {
-		case 0:
-			w.Type = str
-		case 1:
-			w.ID = str
-		case 2:
-			w.Room = str
-		case 4:
-			w.Text = str
-		case 5:
-			w.Nonce = str
-		case 8:
-			w.Kind = str
-		case 10:
-			w.User = str
-		case 13:
-			w.Role = str
-		case 14:
-			w.Topic = str
-		}
 	}
 }
 
@@ -161,26 +141,28 @@ func (s *scanner) key() (int, bool) {
 
 // value reads the value of field (an index in wireNames) into w.
 func (s *scanner) value(field int, w *wireValues) bool {
-	var ok bool
-	switch field {
-	case 0, 1, 2, 4, 5, 8, 10, 13, 14: // type, id, room, text, nonce, kind, user, role, topic
-		var b []byte
-		if b, ok = s.string(); ok {
-			s.strs[s.nstrs].field, s.strs[s.nstrs].b = field, b
+	bit := uint32(1) << field
+	if w.stringField(bit) != nil {
+		b, ok := s.string()
+		if ok {
+			s.strs[s.nstrs].bit, s.strs[s.nstrs].b = bit, b
 			s.nstrs++
 		}
-	case 3:
+		return ok
+	}
+	var ok bool
+	var n int64
+	switch bit {
+	case fSince:
 		w.Since, ok = s.integer(64)
-	case 6:
+	case fBefore:
 		w.Before, ok = s.integer(64)
-	case 11:
+	case fSeq:
 		w.Seq, ok = s.integer(64)
-	case 7:
-		var n int64
+	case fLimit:
 		n, ok = s.integer(strconv.IntSize)
 		w.Limit = int(n)
-	case 12:
-		var n int64
+	case fSeconds:
 		n, ok = s.integer(strconv.IntSize)
 		w.Seconds = int(n)
 	}
