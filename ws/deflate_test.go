@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"io"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/parleychat/parley/hub"
 	"github.com/parleychat/parley/protocol"
-	"github.com/parleychat/parley/sqlite"
 )
 
 // ccf is a compressed client frame: payload deflated by gobwas's wsflate
@@ -197,12 +195,7 @@ func TestNegotiator(t *testing.T) {
 // compressed messages are read, and long replies come back compressed, short
 // ones plain. Without --compression the offer is declined.
 func TestEchoCompressed(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := hub.New(st, hub.Options{Framer: Framer{}})
+	h := newTestHub(t, hub.Options{})
 	offer := wsflate.Parameters{ClientNoContextTakeover: true}.Option()
 
 	for _, enabled := range []bool{true, false} {

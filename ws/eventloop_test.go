@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,29 +15,28 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/parleychat/parley/hub"
-	"github.com/parleychat/parley/sqlite"
 )
+
+// serveWithEventLoop runs h's event loop and serves h until the test ends.
+func serveWithEventLoop(tb testing.TB, h *Handler) *httptest.Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- h.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-loopDone })
+	for !h.polling.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv
+}
 
 // TestEventLoopReadsBatchedAndSplitFrames: through the event loop, many
 // frames arriving in one segment are all read in one wake-up's buffer, and
 // a frame split across two segments is read whole, all in order.
 func TestEventLoopReadsBatchedAndSplitFrames(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := hub.New(st, hub.Options{Framer: Framer{}})
-	echo := NewEchoHandler(h, Options{EventLoop: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- echo.Run(ctx) }()
-	defer func() { cancel(); <-loopDone }()
-	for !echo.polling.Load() {
-		time.Sleep(time.Millisecond)
-	}
-	srv := httptest.NewServer(echo)
-	defer srv.Close()
+	srv := serveWithEventLoop(t, NewEchoHandler(newTestHub(t, hub.Options{}), Options{EventLoop: true}))
 
 	conn, _, _, err := ws.Dial(context.Background(), "ws://"+strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {

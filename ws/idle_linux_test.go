@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -18,7 +16,6 @@ import (
 	"github.com/parleychat/parley"
 	"github.com/parleychat/parley/auth"
 	"github.com/parleychat/parley/hub"
-	"github.com/parleychat/parley/sqlite"
 )
 
 // guestsByName makes every upgrade a guest named by its ?name=.
@@ -87,22 +84,9 @@ func BenchmarkIdleConnection(b *testing.B) {
 	if b.N > 9000 {
 		b.Fatalf("%d connections need %d descriptors; run with -benchtime 5000x", b.N, 2*b.N)
 	}
-	st, err := sqlite.Open(filepath.Join(b.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	h := hub.New(st, hub.Options{Framer: Framer{}, PresenceLimit: -1})
+	h := newTestHub(b, hub.Options{PresenceLimit: -1})
 	handler := NewHandler(h, guestsByName{}, Options{EventLoop: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- handler.Run(ctx) }()
-	defer func() { cancel(); <-loopDone }()
-	for !handler.polling.Load() {
-		time.Sleep(time.Millisecond)
-	}
-	srv := httptest.NewServer(handler)
-	defer srv.Close()
+	srv := serveWithEventLoop(b, handler)
 	addr := srv.Listener.Addr().(*net.TCPAddr)
 
 	// One connection first, so the rooms' and pools' first allocations
