@@ -135,13 +135,14 @@ type Hub struct {
 // New returns a hub that keeps messages in store.
 func New(store Store, opts Options) *Hub {
 	opts = opts.withDefaults()
+	sendLimit := rateLimit{rate: opts.Limits.Rate, burst: float64(opts.Limits.Burst)}
 	return &Hub{
 		opts:      opts,
 		limits:    opts.Limits,
 		store:     store,
 		log:       opts.Logger,
-		sendLimit: rateLimit{rate: opts.Limits.Rate, burst: float64(opts.Limits.Burst)},
-		apiLimits: userLimits{limit: rateLimit{rate: opts.Limits.Rate, burst: float64(opts.Limits.Burst)}},
+		sendLimit: sendLimit,
+		apiLimits: userLimits{limit: sendLimit},
 		node:      newNodeID(),
 		broker:    opts.Broker,
 		clustered: opts.Broker != nil,
@@ -244,7 +245,6 @@ func (h *Hub) openRoom(name string) *room {
 	return h.rooms[name]
 }
 
-// release drops a reference; the last one frees the room's local state.
 // retain adds a reference to r, which a caller holding one already wants
 // to outlive it.
 func (h *Hub) retain(r *room) {
@@ -253,6 +253,7 @@ func (h *Hub) retain(r *room) {
 	r.refs++
 }
 
+// release drops a reference; the last one frees the room's local state.
 func (h *Hub) release(r *room) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -77,8 +77,8 @@ func (q *sendQueue) queueLocked(frames [][]byte) bool {
 // bytes are never modified; many connections share them.
 func (q *sendQueue) send(frames [][]byte) bool {
 	q.mu.Lock()
-	direct, ok := q.transport.(NonblockingWriter)
-	if !ok || q.writing || q.done || q.closing || len(q.frames) > 0 {
+	direct, ok := q.directLocked()
+	if !ok {
 		defer q.mu.Unlock()
 		return q.queueLocked(frames)
 	}
@@ -125,6 +125,14 @@ func (q *sendQueue) admitLocked(frames [][]byte) bool {
 	return true
 }
 
+// directLocked returns the transport for the caller to write to itself:
+// when it can write without blocking and nothing is queued, being written
+// or closing.
+func (q *sendQueue) directLocked() (NonblockingWriter, bool) {
+	direct, ok := q.transport.(NonblockingWriter)
+	return direct, ok && !q.writing && !q.done && !q.closing && len(q.frames) == 0
+}
+
 // pushControl queues a control frame (a ping, a pong). It counts against the
 // cap, since a peer gets one pong per ping it sends, but one that doesn't fit
 // is dropped rather than closing the connection: RFC 6455 lets a pong answer
@@ -141,8 +149,7 @@ func (q *sendQueue) pushControl(frame []byte) {
 		q.mu.Unlock()
 		return
 	}
-	_, direct := q.transport.(NonblockingWriter)
-	if direct && !q.writing && !q.done && len(q.frames) == 0 {
+	if _, ok := q.directLocked(); ok {
 		q.mu.Unlock()
 		q.send([][]byte{frame})
 		return
