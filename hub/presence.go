@@ -20,6 +20,7 @@ type presence struct {
 	// connection here has dropped and the user still counts as online, for
 	// a reconnect to find; 0 otherwise.
 	lingerUntil int64
+	departed    bool // gone from online; still in the room's arrivals
 }
 
 func (p *presence) online() bool { return p.local() || len(p.nodes) > 0 }
@@ -120,8 +121,13 @@ func (r *room) dropIfOfflineLocked(p *presence) {
 		// Announced, or not, as the room was with the user in it.
 		r.announceLocked(p.user, protocol.PresenceLeave)
 		delete(r.online, p.user.ID)
-		if i := slices.Index(r.arrivals, p); i >= 0 {
-			r.arrivals = slices.Delete(r.arrivals, i, i+1)
+		// Finding p in arrivals would cost a scan per departure, O(n²)
+		// when a big room empties (lingering ends for everyone at once);
+		// the departed are swept out together once they are half.
+		p.departed = true
+		if r.departed++; 2*r.departed > len(r.arrivals) {
+			r.arrivals = slices.DeleteFunc(r.arrivals, func(p *presence) bool { return p.departed })
+			r.departed = 0
 		}
 	}
 }
@@ -222,13 +228,18 @@ func (r *room) localUsersLocked() []parley.User {
 // onlineLocked lists the room's users, on any node, in the order they
 // arrived: all of them, or the first PresenceLimit in a room over it.
 func (r *room) onlineLocked() []parley.User {
-	n := len(r.arrivals)
+	n := len(r.online)
 	if limit := r.hub.opts.PresenceLimit; limit > 0 {
 		n = min(n, limit)
 	}
-	users := make([]parley.User, n)
-	for i, p := range r.arrivals[:n] {
-		users[i] = p.user
+	users := make([]parley.User, 0, n)
+	for _, p := range r.arrivals {
+		if len(users) == n {
+			break
+		}
+		if !p.departed {
+			users = append(users, p.user)
+		}
 	}
 	return users
 }

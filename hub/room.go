@@ -86,7 +86,10 @@ type room struct {
 	gapTimer *time.Timer
 	members  map[*Session]*member
 	online   map[string]*presence    // by user id
-	arrivals []*presence             // the same, in the order they arrived
+	// arrivals are the same in the order they arrived, with the departed
+	// among them until they are more than half (see dropIfOfflineLocked).
+	arrivals []*presence
+	departed int
 	recent   [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
 	nrecent  int
 	outbox   []outFrame

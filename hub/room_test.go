@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -379,5 +380,42 @@ func TestPresenceLimit(t *testing.T) {
 	<-b.Done()
 	if f := asnk.expect(t, protocol.TypePresence); f.Event != protocol.PresenceLeave || f.User != user("bob") {
 		t.Fatalf("presence %+v, want bob leaving, the room being under the limit again", f)
+	}
+}
+
+// TestOnlineOrderAfterDepartures: the online list stays in arrival order
+// while users leave (the departed are swept from the arrival list in bulk)
+// and come back (at the end, as new arrivals).
+func TestOnlineOrderAfterDepartures(t *testing.T) {
+	h, _ := newTestHub(t, Options{PresenceLinger: -1})
+	r, err := h.acquire("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.release(r)
+	names := func() []string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var out []string
+		for _, u := range r.onlineLocked() {
+			out = append(out, u.Name)
+		}
+		return out
+	}
+	r.mu.Lock()
+	for _, n := range []string{"a", "b", "c", "d", "e", "f"} {
+		r.addLocalLocked(user(n))
+	}
+	for _, n := range []string{"b", "d", "e", "a"} { // the fourth departure sweeps
+		r.removeLocalLocked(user(n), false)
+	}
+	r.addLocalLocked(user("b"))
+	r.removeLocalLocked(user("c"), false)
+	r.mu.Unlock()
+	if got, want := names(), []string{"f", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("online %v, want %v", got, want)
+	}
+	if len(r.arrivals) > 4 {
+		t.Fatalf("%d entries in arrivals for 2 online users: the departed are never swept", len(r.arrivals))
 	}
 }
