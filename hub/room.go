@@ -85,7 +85,7 @@ type room struct {
 	pending  map[parley.Seq]*outMessage
 	gapTimer *time.Timer
 	members  map[*Session]*member
-	online   map[string]*presence    // by user id
+	online   map[string]*presence // by user id
 	// arrivals are the same in the order they arrived, with the departed
 	// among them until they are more than half (see dropIfOfflineLocked).
 	arrivals []*presence
