@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -22,7 +23,7 @@ import (
 // because an idle server holds many thousands of them and each object
 // costs its header and size-class rounding.
 type conn struct {
-	net.Conn
+	stream
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 	echo         bool // the conformance endpoint: every message comes back (set with h)
@@ -41,9 +42,17 @@ type conn struct {
 	pollID  uint64 // the event loop's key, 0 when not in it
 }
 
+// stream is what a conn reads and writes: a net.Conn, or a descriptor
+// taken out of Go's network poller (socket_linux.go).
+type stream interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
 // newConn wraps nc, keeping its descriptor when it is plain TCP.
 func newConn(nc net.Conn, writeTimeout time.Duration) *conn {
-	c := &conn{Conn: nc, writeTimeout: writeTimeout}
+	c := &conn{stream: nc, writeTimeout: writeTimeout}
 	if tcp, ok := nc.(*net.TCPConn); ok {
 		if raw, err := tcp.SyscallConn(); err == nil {
 			c.raw = raw
@@ -56,15 +65,15 @@ func newConn(nc net.Conn, writeTimeout time.Duration) *conn {
 // the write timeout. The deadline is cleared afterwards: a non-blocking
 // write (TryWrite) made later must not find it expired.
 func (c *conn) Write(bufs net.Buffers) error {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	c.stream.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	err := c.writeAll(bufs)
-	c.Conn.SetWriteDeadline(time.Time{})
+	c.stream.SetWriteDeadline(time.Time{})
 	return err
 }
 
 func (c *conn) Close() error {
 	var err error
-	c.closeOnce.Do(func() { err = c.Conn.Close() })
+	c.closeOnce.Do(func() { err = c.stream.Close() })
 	return err
 }
 
@@ -83,7 +92,7 @@ func (c *conn) idle() time.Duration { return 2 * c.h.hub.Heartbeat() }
 // loop the hub closes peers silent for two heartbeats instead.
 func (c *conn) onFrame() {
 	if c.pollID == 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle()))
+		c.stream.SetReadDeadline(time.Now().Add(c.idle()))
 	}
 	c.sess.Touch()
 }
@@ -135,23 +144,23 @@ func (c *conn) wake() bool {
 	c.reading.Lock()
 	defer c.reading.Unlock()
 	br := readBuffers.Get().(*bufio.Reader)
-	br.Reset(c.Conn)
+	br.Reset(c.stream)
 	c.rd.r = br
 	defer func() {
-		c.rd.r = c.Conn
+		c.rd.r = c.stream
 		br.Reset(nil)
 		readBuffers.Put(br)
 	}()
 	for i := 1; ; i++ {
 		// A frame once begun must arrive within frameTimeout.
-		c.Conn.SetReadDeadline(time.Now().Add(frameTimeout))
+		c.stream.SetReadDeadline(time.Now().Add(frameTimeout))
 		if !c.end(c.rd.next()) {
 			return false
 		}
 		if br.Buffered() == 0 && (i >= maxFramesPerWake || !pending(c.raw)) {
 			// Parked with no deadline: an armed timer per idle
 			// connection would cost memory and wake nothing useful.
-			c.Conn.SetReadDeadline(time.Time{})
+			c.stream.SetReadDeadline(time.Time{})
 			return true
 		}
 	}

@@ -42,7 +42,7 @@ func (c *conn) TryWrite(bufs [][]byte) (int, error) { return c.writev(bufs, fals
 // connection should not hold.
 func (c *conn) writeAll(bufs net.Buffers) error {
 	if c.raw == nil {
-		_, err := bufs.WriteTo(c.Conn)
+		_, err := bufs.WriteTo(c.stream)
 		return err
 	}
 	for {

@@ -13,6 +13,6 @@ import (
 func (c *conn) transport() hub.Transport { return c }
 
 func (c *conn) writeAll(bufs net.Buffers) error {
-	_, err := bufs.WriteTo(c.Conn)
+	_, err := bufs.WriteTo(c.stream)
 	return err
 }

@@ -140,6 +140,12 @@ func (h *Handler) upgrader() (ws.HTTPUpgrader, *negotiator) {
 // serve runs one connection's read loop until the connection ends.
 func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.Reader, info hub.ConnInfo) {
 	c := newConn(netConn, h.opts.WriteTimeout)
+	if buffered.Buffered() == 0 && h.poller != nil && h.polling.Load() {
+		// The event loop will watch the descriptor; Go's poller need not.
+		if err := h.poller.detach(c); err != nil {
+			h.log.Warn("keeping a connection in Go's network poller", "err", err)
+		}
+	}
 	sess, err := h.hub.Connect(ctx, c.transport(), info)
 	if err != nil {
 		h.log.Warn("connection refused by the hub", "user", info.Principal.Name, "remote", info.Remote, "err", err)
@@ -150,10 +156,10 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	// Frames the client sent right behind its handshake may sit in the
 	// handshake's buffer; read those first, then the socket unbuffered so an
 	// idle connection holds no read buffer.
-	var src io.Reader = netConn
+	var src io.Reader = c.stream
 	if n := buffered.Buffered(); n > 0 {
 		early, _ := buffered.Peek(n)
-		src = io.MultiReader(strings.NewReader(string(early)), netConn)
+		src = io.MultiReader(strings.NewReader(string(early)), c.stream)
 	}
 	maxMessage := h.hub.Limits().MaxFrame
 	if info.Mode == hub.ModeEcho {
@@ -172,7 +178,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		}
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
 	}
-	netConn.SetReadDeadline(time.Now().Add(c.idle()))
+	c.stream.SetReadDeadline(time.Now().Add(c.idle()))
 	for c.end(c.rd.next()) {
 	}
 	<-sess.Done()
@@ -225,7 +231,7 @@ var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 40
 // running, c is plain TCP (TLS keeps data in its own buffer where epoll
 // can't see it), and no early frame bytes sit in the handshake's buffer.
 func (h *Handler) pollable(c *conn, src io.Reader) bool {
-	return h.poller != nil && h.polling.Load() && c.raw != nil && src == io.Reader(c.Conn)
+	return h.poller != nil && h.polling.Load() && c.raw != nil && src == io.Reader(c.stream)
 }
 
 // Run runs the event loop until ctx ends; without Options.EventLoop it

@@ -92,17 +92,18 @@ func BenchmarkIdleConnection(b *testing.B) {
 	// One connection first, so the rooms' and pools' first allocations
 	// aren't counted.
 	clients := []bareClient{dialBare(b, addr, "warm", "room-0")}
-	before := liveHeap()
+	before, sysBefore := liveHeap()
 	b.ResetTimer()
 	for i := range b.N {
 		clients = append(clients, dialBare(b, addr, fmt.Sprint("u", i), fmt.Sprint("room-", i%50)))
 	}
 	b.StopTimer()
-	after := liveHeap()
+	after, sysAfter := liveHeap()
 	if parked := handler.Parked(); parked != len(clients) {
 		b.Fatalf("%d connections parked in the event loop, want %d", parked, len(clients))
 	}
 	b.ReportMetric(float64(after-before)/float64(b.N), "heap-B/conn")
+	b.ReportMetric(float64(sysAfter-sysBefore)/float64(b.N), "offheap-B/conn")
 	for _, c := range clients {
 		syscall.Close(int(c))
 	}
@@ -111,11 +112,13 @@ func BenchmarkIdleConnection(b *testing.B) {
 	h.Shutdown(sctx)
 }
 
-// liveHeap is the heap in use after a full collection.
-func liveHeap() uint64 {
+// liveHeap is the heap in use after a full collection, and the runtime's
+// memory outside the heap that a connection can grow (the network poller's
+// descriptors, goroutine stacks and records).
+func liveHeap() (heap, offHeap uint64) {
 	var m runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return m.HeapAlloc, m.OtherSys + m.StackInuse + m.MSpanInuse
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"sync"
 	"syscall"
@@ -20,8 +21,9 @@ import (
 // goroutine reads what has arrived (conn.wake) and re-arms the connection;
 // EPOLLONESHOT guarantees one reader per connection at a time.
 type poller struct {
-	epfd int
-	log  *slog.Logger
+	epfd  int
+	log   *slog.Logger
+	waits *waitSets // where detached sockets wait mid-frame or for a full send buffer
 
 	mu    sync.Mutex
 	conns map[uint64]*conn // by conn.pollID
@@ -33,7 +35,28 @@ func newPoller(log *slog.Logger) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ws: creating an epoll set: %w", err)
 	}
-	return &poller{epfd: epfd, log: log, conns: make(map[uint64]*conn)}, nil
+	waits, err := newWaitSets()
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	return &poller{epfd: epfd, log: log, waits: waits, conns: make(map[uint64]*conn)}, nil
+}
+
+// detach takes c's descriptor out of Go's network poller when it is plain
+// TCP; its waits go to the poller's wait sets instead. Call it before c is
+// used.
+func (p *poller) detach(c *conn) error {
+	tcp, ok := c.stream.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	s, err := detach(tcp, p.waits)
+	if err != nil {
+		return err
+	}
+	c.stream, c.raw = detached{s}, s
+	return nil
 }
 
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
@@ -93,6 +116,16 @@ func (p *poller) serve(c *conn) {
 // run dispatches readiness until ctx ends, then closes the epoll set.
 // Connections still registered are the hub's to close.
 func (p *poller) run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	waitsDone := make(chan error, 1)
+	go func() { waitsDone <- p.waits.run(ctx) }()
+	err := p.dispatch(ctx)
+	stop()
+	return errors.Join(err, <-waitsDone)
+}
+
+func (p *poller) dispatch(ctx context.Context) error {
 	defer unix.Close(p.epfd)
 	events := make([]unix.EpollEvent, 256)
 	for ctx.Err() == nil {

@@ -18,6 +18,7 @@ func newPoller(*slog.Logger) (*poller, error) {
 
 func (*poller) add(*conn) error           { return errors.New("ws: no event loop") }
 func (*poller) forget(*conn)              {}
+func (*poller) detach(*conn) error        { return nil }
 func (*poller) size() int                 { return 0 }
 func (*poller) run(context.Context) error { return nil }
 
