@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,9 +166,14 @@ var ErrStopping = parley.Errorf(parley.EUNAVAILABLE, "The server is shutting dow
 // also joins the lobby. The caller runs the connection's read loop, passing
 // each message to Session.Handle, and calls Abort or Close when it ends.
 func (h *Hub) Connect(ctx context.Context, t Transport, info ConnInfo) (*Session, error) {
+	// The session outlives the upgrade request: its user's strings are
+	// copied so they don't keep the request's buffers (a guest's name is
+	// a slice of the request line) alive for as long as it is connected.
+	principal := info.Principal
+	principal.ID, principal.Name = strings.Clone(principal.ID), strings.Clone(principal.Name)
 	s := &Session{
 		hub:        h,
-		principal:  info.Principal,
+		principal:  principal,
 		credential: info.Credential,
 		mode:       info.Mode,
 		compress:   info.Compress,

@@ -93,8 +93,7 @@ type room struct {
 	recent   [recentSize]*outMessage // recent[seq % recentSize], contiguous up to delivered
 	nrecent  int
 	outbox   []outFrame
-	flushing bool     // a flusher goroutine runs
-	targets  []target // the flusher's, reused from pass to pass
+	flushing bool // a flusher goroutine runs
 	// queued counts the frames ever put in the outbox, sent those whose
 	// pass is over; passDone signals sent moving, for settle.
 	queued, sent uint64
@@ -236,6 +235,11 @@ func (r *room) enqueueLocked(f outFrame) {
 // start at least that far apart, trading latency for fewer writes.
 func (r *room) flush() {
 	var last time.Time
+	// The pass's list of targets is reused from pass to pass, and from a
+	// pool between flushers, rather than kept by the room: an idle room's
+	// would cost every member a target's size for good.
+	buf := targetBuffers.Get().(*[]target)
+	defer targetBuffers.Put(buf)
 	for {
 		if wait := r.hub.opts.Coalesce - time.Since(last); wait > 0 && r.hub.opts.Coalesce > 0 {
 			time.Sleep(wait)
@@ -249,7 +253,7 @@ func (r *room) flush() {
 		}
 		r.outbox = nil
 		upto := r.queued
-		targets := r.targetsLocked(batch)
+		targets := r.targetsLocked(batch, (*buf)[:0])
 		r.mu.Unlock()
 
 		last = time.Now()
@@ -260,6 +264,7 @@ func (r *room) flush() {
 			}
 			targets[i] = target{} // let a closed session go
 		}
+		*buf = targets
 		r.hub.stats.delivered.Add(int64(delivered))
 		r.mu.Lock()
 		r.sent = upto
@@ -288,8 +293,9 @@ func (r *room) settle() {
 // targetsLocked decides what each member gets of batch: messages to all
 // (held back for members still replaying), events to JSON-mode members other
 // than their cause, replies to their session alone, member or not. Members
-// with the same share get the same slice.
-func (r *room) targetsLocked(batch []outFrame) []target {
+// with the same share get the same slice. The targets are appended to
+// targets.
+func (r *room) targetsLocked(batch []outFrame, targets []target) []target {
 	// The shares, by mode and compression as in outMessage.frames; a
 	// message is framed only in the ways some member takes it.
 	var shares [2][2][][]byte
@@ -330,7 +336,6 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 		}
 	}
 
-	targets := r.targets[:0]
 	for s, m := range r.members {
 		t := target{s: s, messages: len(msgs)}
 		switch {
@@ -351,9 +356,11 @@ func (r *room) targetsLocked(batch []outFrame) []target {
 			targets = append(targets, target{s: s, frames: r.framesFor(batch, s, false)})
 		}
 	}
-	r.targets = targets
 	return targets
 }
+
+// targetBuffers lend flushers their lists of targets.
+var targetBuffers = sync.Pool{New: func() any { return new([]target) }}
 
 // framesFor returns the frames of batch that s gets, in order: the replies
 // to s, the events in s's mode not caused by its user, and the messages

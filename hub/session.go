@@ -79,16 +79,16 @@ type Session struct {
 	queue     *sendQueue
 	mode      Mode
 	compress  bool
+	// Guarded by mu (here to share a word with the flags above).
+	closed     bool
+	completing bool // a completer goroutine is running
 
 	// Owned by the read loop.
 	refused int32
 	limiter tokenBucket
 
-	mu         sync.Mutex
-	closed     bool
-	completing bool // a completer goroutine is running
-	rooms      joinedRooms
-	onClose    []func() // AfterClose hooks
+	mu    sync.Mutex
+	rooms joinedRooms
 	// sends are in flight to the store, oldest first.
 	sends []*pendingSend
 
@@ -466,12 +466,7 @@ func (s *Session) cleanup(code int) {
 	s.closed = true
 	rooms := s.rooms
 	s.rooms = nil
-	hooks := s.onClose
-	s.onClose = nil
 	s.mu.Unlock()
-	for _, fn := range hooks {
-		fn()
-	}
 	for _, r := range rooms {
 		r.leave(s, true)
 		s.hub.release(r)
@@ -515,19 +510,6 @@ func roomInfo(m parley.RoomMembership) protocol.RoomInfo {
 // Send queues a frame the transport built itself (an echo), under the same
 // byte cap as everything else.
 func (s *Session) Send(frame []byte) { s.queue.push(frame) }
-
-// AfterClose runs fn once the connection is closed (at once if it is
-// already), so the transport can drop what it keeps for the connection.
-func (s *Session) AfterClose(fn func()) {
-	s.mu.Lock()
-	if !s.closed {
-		s.onClose = append(s.onClose, fn)
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	fn()
-}
 
 // joinedRooms are the rooms a session is in. Most sessions are in a few, so
 // a slice searched by name costs less memory than a map, which matters

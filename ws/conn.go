@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,14 +26,14 @@ import (
 type conn struct {
 	stream
 	writeTimeout time.Duration
-	closeOnce    sync.Once
-	echo         bool // the conformance endpoint: every message comes back (set with h)
+	closed       atomic.Bool
+	echo         bool // the conformance endpoint: every message comes back (set with sess)
 	// raw is a plain TCP connection's descriptor, for non-blocking writes
 	// and the event loop; nil for TLS.
 	raw syscall.RawConn
 
+	h *Handler // set before the hub has the connection
 	// Set once the hub accepted the connection.
-	h    *Handler
 	sess *hub.Session
 	rd   reader
 
@@ -71,9 +72,15 @@ func (c *conn) Write(bufs net.Buffers) error {
 	return err
 }
 
+// Close closes the connection once, and takes it out of the event loop.
 func (c *conn) Close() error {
-	var err error
-	c.closeOnce.Do(func() { err = c.stream.Close() })
+	if c.closed.Swap(true) {
+		return nil
+	}
+	err := c.stream.Close()
+	if c.h != nil && c.h.poller != nil {
+		c.h.poller.forget(c)
+	}
 	return err
 }
 

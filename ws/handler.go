@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -140,6 +141,7 @@ func (h *Handler) upgrader() (ws.HTTPUpgrader, *negotiator) {
 // serve runs one connection's read loop until the connection ends.
 func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.Reader, info hub.ConnInfo) {
 	c := newConn(netConn, h.opts.WriteTimeout)
+	c.h = h // before the hub has the connection: its Close reads it
 	if buffered.Buffered() == 0 && h.poller != nil && h.polling.Load() {
 		// The event loop will watch the descriptor; Go's poller need not.
 		if err := h.poller.detach(c); err != nil {
@@ -165,16 +167,15 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 	if info.Mode == hub.ModeEcho {
 		maxMessage = echoMaxMessage
 	}
-	c.h, c.sess, c.echo = h, sess, info.Mode == hub.ModeEcho
+	c.sess, c.echo = sess, info.Mode == hub.ModeEcho
 	c.rd = reader{r: src, maxMessage: maxMessage, deflate: info.Compress, h: c}
 
 	if h.pollable(c, src) {
 		// Between frames the connection waits in the event loop, with no
 		// goroutine and no deadline.
 		err := h.poller.add(c)
-		if err == nil {
-			sess.AfterClose(func() { h.poller.forget(c) })
-			return
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return // conn.Close takes it out again, or the hub closed it already
 		}
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
 	}

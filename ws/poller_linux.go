@@ -62,10 +62,16 @@ func (p *poller) detach(c *conn) error {
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // add starts watching c, a plain TCP connection; c.wake runs whenever it
-// has data. Call forget once c is closed (a closed descriptor leaves the
-// epoll set by itself, but not this map).
+// has data. c.Close calls forget (a closed descriptor leaves the epoll set
+// by itself, but not this map).
 func (p *poller) add(c *conn) error {
 	p.mu.Lock()
+	// Under mu, which forget takes after closed is set: either forget sees
+	// c here or c is not added.
+	if c.closed.Load() {
+		p.mu.Unlock()
+		return net.ErrClosed
+	}
 	p.next++
 	c.pollID = p.next
 	p.conns[c.pollID] = c
