@@ -161,7 +161,7 @@ func (c *conn) wake() bool {
 	for i := 1; ; i++ {
 		// A frame once begun must arrive within frameTimeout.
 		c.stream.SetReadDeadline(time.Now().Add(frameTimeout))
-		if !c.end(c.rd.next()) {
+		if !c.end(c.rd.next(c)) {
 			return false
 		}
 		if br.Buffered() == 0 && (i >= maxFramesPerWake || !pending(c.raw)) {

@@ -78,17 +78,17 @@ func TestFramerCompresses(t *testing.T) {
 
 // readDeflate runs a reader that negotiated compression over frames.
 func readDeflate(maxMessage int, frames ...[]byte) (msgs []received, err error) {
+	h := handlers{
+		message: func(op ws.OpCode, data []byte) { msgs = append(msgs, received{op, string(data)}) },
+		ping:    func([]byte) {},
+	}
 	rd := &reader{
 		r:          bytes.NewReader(bytes.Join(frames, nil)),
 		maxMessage: maxMessage,
 		deflate:    true,
-		h: handlers{
-			message: func(op ws.OpCode, data []byte) { msgs = append(msgs, received{op, string(data)}) },
-			ping:    func([]byte) {},
-		},
 	}
 	for err == nil {
-		err = rd.next()
+		err = rd.next(h)
 	}
 	return msgs, err
 }

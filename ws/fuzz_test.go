@@ -60,30 +60,30 @@ func FuzzReaderDeflate(f *testing.F) {
 // fuzzReader reads data as a client's byte stream and checks what comes out.
 func fuzzReader(t *testing.T, data []byte, deflate bool) {
 	const maxMessage = 64
+	h := handlers{
+		message: func(op ws.OpCode, msg []byte) {
+			if len(msg) > maxMessage {
+				t.Fatalf("delivered %d bytes, over maxMessage %d", len(msg), maxMessage)
+			}
+			if op != ws.OpText && op != ws.OpBinary {
+				t.Fatalf("delivered a message with opcode %v", op)
+			}
+			if op == ws.OpText && !utf8.Valid(msg) {
+				t.Fatalf("delivered invalid UTF-8 %q", msg)
+			}
+		},
+		ping: func(p []byte) {
+			if len(p) > 125 {
+				t.Fatalf("a %d-byte ping", len(p))
+			}
+		},
+	}
 	rd := &reader{
 		r:          bytes.NewReader(data),
 		maxMessage: maxMessage,
 		deflate:    deflate,
-		h: handlers{
-			message: func(op ws.OpCode, msg []byte) {
-				if len(msg) > maxMessage {
-					t.Fatalf("delivered %d bytes, over maxMessage %d", len(msg), maxMessage)
-				}
-				if op != ws.OpText && op != ws.OpBinary {
-					t.Fatalf("delivered a message with opcode %v", op)
-				}
-				if op == ws.OpText && !utf8.Valid(msg) {
-					t.Fatalf("delivered invalid UTF-8 %q", msg)
-				}
-			},
-			ping: func(p []byte) {
-				if len(p) > 125 {
-					t.Fatalf("a %d-byte ping", len(p))
-				}
-			},
-		},
 	}
 	// Every frame consumes at least two bytes, so this ends.
-	for rd.next() == nil {
+	for rd.next(h) == nil {
 	}
 }

@@ -168,7 +168,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		maxMessage = echoMaxMessage
 	}
 	c.sess, c.echo = sess, info.Mode == hub.ModeEcho
-	c.rd = reader{r: src, maxMessage: maxMessage, deflate: info.Compress, h: c}
+	c.rd = reader{r: src, maxMessage: maxMessage, deflate: info.Compress}
 
 	if h.pollable(c, src) {
 		// Between frames the connection waits in the event loop, with no
@@ -180,7 +180,7 @@ func (h *Handler) serve(ctx context.Context, netConn net.Conn, buffered *bufio.R
 		h.log.Warn("the event loop refused a connection; it gets a read goroutine", "err", err)
 	}
 	c.stream.SetReadDeadline(time.Now().Add(c.idle()))
-	for c.end(c.rd.next()) {
+	for c.end(c.rd.next(c)) {
 	}
 	<-sess.Done()
 }

@@ -37,11 +37,10 @@ type frameHandler interface {
 // unmasks, reassembles fragmented messages up to maxMessage bytes,
 // decompresses them when the connection negotiated permessage-deflate,
 // checks UTF-8 in text messages, and answers the protocol's control frames
-// through its frameHandler. It is owned by the connection's read goroutine.
+// through a frameHandler. It is owned by the connection's read goroutine.
 type reader struct {
 	r          io.Reader
 	maxMessage int
-	h          frameHandler
 	// deflate: the client may send compressed messages (RSV1 on a
 	// message's first frame).
 	deflate bool
@@ -51,15 +50,16 @@ type reader struct {
 	frag           []byte
 }
 
-// next reads one frame and acts on it. It returns a *closeError for a
+// next reads one frame and hands it to h. (The handler is an argument, not
+// a field: every idle connection would carry it.) It returns a *closeError for a
 // protocol violation, a *peerClosed when the peer closes, and the read error
 // when the connection fails.
-func (rd *reader) next() error {
+func (rd *reader) next(h frameHandler) error {
 	hdr, err := ws.ReadHeader(rd.r)
 	if err != nil {
 		return err
 	}
-	rd.h.onFrame()
+	h.onFrame()
 	state := ws.StateServerSide
 	if rd.fragOp != 0 {
 		state |= ws.StateFragmented
@@ -89,7 +89,7 @@ func (rd *reader) next() error {
 
 	switch hdr.OpCode {
 	case ws.OpPing:
-		rd.h.onPing(payload)
+		h.onPing(payload)
 		return nil
 	case ws.OpPong:
 		return nil
@@ -102,17 +102,17 @@ func (rd *reader) next() error {
 		}
 		op, data, compressed := rd.fragOp, rd.frag, rd.fragCompressed
 		rd.fragOp, rd.frag, rd.fragCompressed = 0, nil, false
-		return rd.deliver(op, data, compressed)
+		return rd.deliver(h, op, data, compressed)
 	default: // text or binary
 		if !hdr.Fin {
 			rd.fragOp, rd.frag, rd.fragCompressed = hdr.OpCode, payload, compressed
 			return nil
 		}
-		return rd.deliver(hdr.OpCode, payload, compressed)
+		return rd.deliver(h, hdr.OpCode, payload, compressed)
 	}
 }
 
-func (rd *reader) deliver(op ws.OpCode, data []byte, compressed bool) error {
+func (rd *reader) deliver(h frameHandler, op ws.OpCode, data []byte, compressed bool) error {
 	if compressed {
 		var err error
 		if data, err = inflate(data, rd.maxMessage); err != nil {
@@ -122,7 +122,7 @@ func (rd *reader) deliver(op ws.OpCode, data []byte, compressed bool) error {
 	if op == ws.OpText && !utf8.Valid(data) {
 		return &closeError{protocol.CloseInvalidData, "text message is not valid UTF-8"}
 	}
-	rd.h.onMessage(op, data)
+	h.onMessage(op, data)
 	return nil
 }
 

@@ -72,16 +72,16 @@ type received struct {
 // readAll runs a reader over the concatenated frames until it returns an
 // error, and reports what it delivered.
 func readAll(maxMessage int, frames ...[]byte) (msgs []received, pings []string, err error) {
+	h := handlers{
+		message: func(op ws.OpCode, data []byte) { msgs = append(msgs, received{op, string(data)}) },
+		ping:    func(p []byte) { pings = append(pings, string(p)) },
+	}
 	rd := &reader{
 		r:          bytes.NewReader(bytes.Join(frames, nil)),
 		maxMessage: maxMessage,
-		h: handlers{
-			message: func(op ws.OpCode, data []byte) { msgs = append(msgs, received{op, string(data)}) },
-			ping:    func(p []byte) { pings = append(pings, string(p)) },
-		},
 	}
 	for err == nil {
-		err = rd.next()
+		err = rd.next(h)
 	}
 	return msgs, pings, err
 }
@@ -153,12 +153,12 @@ func TestReaderAnswersPings(t *testing.T) {
 
 func TestReaderRunsActivityPerFrame(t *testing.T) {
 	n := 0
+	h := handlers{message: func(ws.OpCode, []byte) {}, ping: func([]byte) {}, activity: func() { n++ }}
 	rd := &reader{
 		r:          bytes.NewReader(bytes.Join([][]byte{cf(true, ws.OpPing, ""), cf(false, ws.OpText, "a"), cf(true, ws.OpContinuation, "b")}, nil)),
 		maxMessage: 10,
-		h:          handlers{message: func(ws.OpCode, []byte) {}, ping: func([]byte) {}, activity: func() { n++ }},
 	}
-	for rd.next() == nil {
+	for rd.next(h) == nil {
 	}
 	if n != 3 {
 		t.Fatalf("activity ran %d times for 3 frames", n)
