@@ -130,6 +130,9 @@ func phaseRows(res *phaseResult) []row {
 	if res.OtherCPUS > 0 {
 		rows = append(rows, row{"other processes' CPU", fmt.Sprintf("%.2fs (%.1f%% of one core)", res.OtherCPUS, 100*res.OtherCPUS/res.ElapsedS)})
 	}
+	if res.StoreAppends != nil {
+		rows = append(rows, row{"server store appends over 50ms", fmt.Sprintf("%s of %s", fmtCount(*res.StoreSlowAppends), fmtCount(*res.StoreAppends))})
+	}
 	if res.Dropped > 0 {
 		rows = append(rows, row{"connections dropped", fmtCount(res.Dropped)})
 	}

@@ -45,30 +45,34 @@ func (ph *phase) delivered() (delivered, dup, ooo int64) {
 
 // phaseResult is what a phase measured.
 type phaseResult struct {
-	RateTarget     float64   `json:"rate_target"`
-	DurationS      float64   `json:"duration_s"`
-	ElapsedS       float64   `json:"elapsed_s"` // first send to the end of the drain
-	Sent           int64     `json:"sent"`
-	Refused        int64     `json:"refused"`
-	Expected       int64     `json:"expected"`
-	Delivered      int64     `json:"delivered"`
-	Lost           int64     `json:"lost"`
-	Duplicated     int64     `json:"duplicated"`
-	OutOfOrder     int64     `json:"out_of_order"`
-	SentPerS       float64   `json:"sent_per_s"`
-	DeliveriesPerS float64   `json:"deliveries_per_s"`
-	Latency        Latency   `json:"latency"`
-	PublisherLagMS float64   `json:"publisher_lag_max_ms"`
-	ServerCPUS     float64   `json:"server_cpu_s,omitempty"`
-	ServerCPUPerM  float64   `json:"server_cpu_s_per_million_deliveries,omitempty"`
-	ServerRSSAfter int64     `json:"server_rss_bytes,omitempty"`
-	BenchCPUS      float64   `json:"bench_cpu_s"`
-	OtherCPUS      float64   `json:"other_processes_cpu_s,omitempty"` // the rest of the machine, with --pid
-	Dropped        int64     `json:"connections_dropped"`
-	LastRefusal    string    `json:"last_refusal,omitempty"`
-	SendError      string    `json:"send_error,omitempty"`
-	SentSeries     []float64 `json:"sent_per_second"`
-	DeliveredSerie []float64 `json:"delivered_per_second"`
+	RateTarget     float64 `json:"rate_target"`
+	DurationS      float64 `json:"duration_s"`
+	ElapsedS       float64 `json:"elapsed_s"` // first send to the end of the drain
+	Sent           int64   `json:"sent"`
+	Refused        int64   `json:"refused"`
+	Expected       int64   `json:"expected"`
+	Delivered      int64   `json:"delivered"`
+	Lost           int64   `json:"lost"`
+	Duplicated     int64   `json:"duplicated"`
+	OutOfOrder     int64   `json:"out_of_order"`
+	SentPerS       float64 `json:"sent_per_s"`
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+	Latency        Latency `json:"latency"`
+	PublisherLagMS float64 `json:"publisher_lag_max_ms"`
+	ServerCPUS     float64 `json:"server_cpu_s,omitempty"`
+	ServerCPUPerM  float64 `json:"server_cpu_s_per_million_deliveries,omitempty"`
+	ServerRSSAfter int64   `json:"server_rss_bytes,omitempty"`
+	BenchCPUS      float64 `json:"bench_cpu_s"`
+	OtherCPUS      float64 `json:"other_processes_cpu_s,omitempty"` // the rest of the machine, with --pid
+	Dropped        int64   `json:"connections_dropped"`
+	// From a Parley server's /metrics: the store's appends during the
+	// phase, and those that took over 50ms (nil for other servers).
+	StoreAppends     *int64    `json:"store_appends,omitempty"`
+	StoreSlowAppends *int64    `json:"store_appends_over_50ms,omitempty"`
+	LastRefusal      string    `json:"last_refusal,omitempty"`
+	SendError        string    `json:"send_error,omitempty"`
+	SentSeries       []float64 `json:"sent_per_second"`
+	DeliveredSerie   []float64 `json:"delivered_per_second"`
 
 	hist *Histogram
 }
@@ -93,6 +97,7 @@ func (r *rig) runPhase(ctx context.Context, label string, step int, rate float64
 	}
 	self0, _ := readCPU(os.Getpid())
 	busy0, busyErr := readBusy()
+	appends0, haveAppends := r.storeAppends(ctx)
 
 	ph.start = time.Now().Add(10 * time.Millisecond)
 	ph.sentS = newSeries(ph.start, d+drain+maxDrain)
@@ -119,6 +124,7 @@ func (r *rig) runPhase(ctx context.Context, label string, step int, rate float64
 	}
 	self1, _ := readCPU(os.Getpid())
 	busy1, busyErr1 := readBusy()
+	appends1, haveAppends1 := r.storeAppends(ctx)
 
 	nr := int64(len(r.recvs))
 	res := &phaseResult{RateTarget: rate, DurationS: d.Seconds(), ElapsedS: round3(end.Sub(ph.start).Seconds()), hist: ph.hist,
@@ -155,6 +161,10 @@ func (r *rig) runPhase(ctx context.Context, label string, step int, rate float64
 		if share := res.OtherCPUS / res.ElapsedS; share > 0.2 {
 			r.e.warn("other processes used %.0f%% of a core during %s: the machine was not quiet, so latencies and CPU figures are disturbed", 100*share, label)
 		}
+	}
+	if haveAppends && haveAppends1 {
+		total, slow := int64(appends1.total-appends0.total), int64(appends1.slow-appends0.slow)
+		res.StoreAppends, res.StoreSlowAppends = &total, &slow
 	}
 	if s := ph.lastRefusal.Load(); s != nil {
 		res.LastRefusal = *s
@@ -270,4 +280,15 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.3gms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.3gs", d.Seconds())
+}
+
+// storeAppends reads the server's store appends so far, unless an earlier
+// read found the server doesn't serve them.
+func (r *rig) storeAppends(ctx context.Context) (storeAppends, bool) {
+	if r.noAppendMetrics {
+		return storeAppends{}, false
+	}
+	a, ok := readStoreAppends(ctx, r.metrics, r.e.target.metricsURL())
+	r.noAppendMetrics = !ok
+	return a, ok
 }

@@ -124,7 +124,13 @@ func (c *rampConfig) verdict(res *phaseResult) string {
 		why = append(why, fmt.Sprintf("%d connections dropped", res.Dropped))
 	}
 	if p99 := time.Duration(res.Latency.P99MS * 1e6); p99 > c.p99Bound {
-		why = append(why, fmt.Sprintf("p99 %s over the %s bound", fmtDur(p99), c.p99Bound))
+		msg := fmt.Sprintf("p99 %s over the %s bound", fmtDur(p99), c.p99Bound)
+		if res.StoreSlowAppends != nil && *res.StoreSlowAppends > 0 {
+			// A message is delivered after its commit: slow commits are
+			// the first suspect for a latency tail.
+			msg += fmt.Sprintf(" (%d of the server's store appends took over %s)", *res.StoreSlowAppends, slowAppend)
+		}
+		why = append(why, msg)
 	}
 	if res.SendError != "" {
 		why = append(why, res.SendError)

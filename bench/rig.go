@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,10 @@ type rig struct {
 	lastErr atomic.Pointer[string] // the last refusal outside a phase
 	limits  *welcome               // parley.v1: what the server enforces
 	warned  bool                   // about the rate limit, once
+	// metrics reads a Parley server's store latency around each phase;
+	// noAppendMetrics is set once the server turned out not to have it.
+	metrics         *http.Client
+	noAppendMetrics bool
 }
 
 type receiver struct {
@@ -60,7 +65,8 @@ const rigReadBuf = 8 << 10
 // probe messages that every receiver hears the publishers.
 func setupRig(ctx context.Context, e *env, receivers, publishers, size int, room string) (*rig, error) {
 	r := &rig{e: e, size: size, room: room, recvG: newGroup(), pubG: newGroup(),
-		recvs: make([]*receiver, receivers), pubs: make([]*publisher, publishers)}
+		recvs: make([]*receiver, receivers), pubs: make([]*publisher, publishers),
+		metrics: &http.Client{Transport: &http.Transport{}}}
 	joinRoom := room
 	if !e.v1() {
 		joinRoom = ""
@@ -270,6 +276,7 @@ func (r *rig) drops() error {
 
 // close closes every connection and waits for the read loops.
 func (r *rig) close() {
+	r.metrics.CloseIdleConnections()
 	var wg sync.WaitGroup
 	wg.Go(r.pubG.closeAll)
 	wg.Go(r.recvG.closeAll)

@@ -55,3 +55,29 @@ func parseMetrics(r io.Reader, want ...string) (map[string]float64, error) {
 	}
 	return out, sc.Err()
 }
+
+// The server's store latency histogram for appends (Parley's /metrics).
+const (
+	appendCountMetric  = `parley_store_seconds_count{op="append",outcome="ok"}`
+	appendWithinMetric = `parley_store_seconds_bucket{op="append",outcome="ok",le="0.05"}`
+	// slowAppend is the bucket bound above which an append counts as slow.
+	slowAppend = 50 * time.Millisecond
+)
+
+// storeAppends is what a Parley server's /metrics says about its store's
+// appends so far: how many, and how many took longer than slowAppend. A
+// message is delivered once its append is committed, so a slow commit
+// (its fsync) holds up every message waiting for it.
+type storeAppends struct{ total, slow float64 }
+
+// readStoreAppends scrapes the appends; ok is false when the server
+// doesn't serve them (not Parley, or metrics unreachable).
+func readStoreAppends(ctx context.Context, client *http.Client, url string) (storeAppends, bool) {
+	m, err := scrapeMetrics(ctx, client, url, appendCountMetric, appendWithinMetric)
+	total, ok1 := m[appendCountMetric]
+	within, ok2 := m[appendWithinMetric]
+	if err != nil || !ok1 || !ok2 {
+		return storeAppends{}, false
+	}
+	return storeAppends{total: total, slow: total - within}, true
+}

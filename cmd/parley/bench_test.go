@@ -90,6 +90,14 @@ func TestBenchFanout(t *testing.T) {
 	if v := num(t, res, "server_cpu_s_per_million_deliveries"); v <= 0 {
 		t.Errorf("server_cpu_s_per_million_deliveries = %v, want > 0", v)
 	}
+	// Read from the server's /metrics around the phase: one append per
+	// message sent during it.
+	if v := num(t, res, "store_appends"); v != 400 {
+		t.Errorf("store_appends = %v, want the 400 messages sent", v)
+	}
+	if v := num(t, res, "store_appends_over_50ms"); v < 0 || v > 400 {
+		t.Errorf("store_appends_over_50ms = %v, want between 0 and 400", v)
+	}
 	page, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
