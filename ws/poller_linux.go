@@ -51,7 +51,7 @@ func (p *poller) detach(c *conn) error {
 	if !ok {
 		return nil
 	}
-	s, err := detach(tcp, p.waits)
+	s, err := detachTCP(tcp, p.waits)
 	if err != nil {
 		return err
 	}

@@ -63,10 +63,10 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// detach takes nc's descriptor out of Go's network poller: it duplicates
+// detachTCP takes nc's descriptor out of Go's network poller: it duplicates
 // the descriptor (non-blocking, like the original, whose flags it shares)
 // and closes nc, which returns the poll record to the runtime.
-func detach(nc *net.TCPConn, waits *waitSets) (*socket, error) {
+func detachTCP(nc *net.TCPConn, waits *waitSets) (*socket, error) {
 	raw, err := nc.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("ws: detaching a connection: %w", err)

@@ -36,7 +36,7 @@ func detachedPair(t *testing.T) (s *socket, client net.Conn, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	s, err = detach(server.(*net.TCPConn), waits)
+	s, err = detachTCP(server.(*net.TCPConn), waits)
 	if err != nil {
 		t.Fatal(err)
 	}
