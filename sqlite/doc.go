@@ -25,9 +25,10 @@
 // committed regardless of its context, and the caller waits for the outcome,
 // so an error always means "not written" and nil always means "committed".
 //
-// Seqs come from rooms.head, advanced in the same transaction that inserts
-// the message. The writer, being its only writer, keeps a copy of each
-// room's head, and forgets all of them when a batch fails.
+// A room's seqs come from its messages: the next message gets the latest
+// seq + 1 (read once from the primary key (room, seq)), in the transaction
+// that inserts it. The writer, being the only writer, keeps each room's
+// head in memory, and forgets all of them when a batch fails.
 //
 // A *Store is safe for concurrent use by many goroutines. Close stops the
 // writer, waits for the batch in flight, fails requests still waiting with

@@ -8,13 +8,11 @@ import "github.com/parleychat/parley"
 const maxCachedHeads = 1 << 16
 
 // heads caches each room's head (its latest seq) for the writer goroutine,
-// which alone uses it. An upsert per append that advanced rooms.head and
-// returned it cost the writer about as much as the INSERT; with the cache an
-// append reads the head only the first time the writer sees its room, and
-// a batch writes each room's head once, before it commits.
+// which alone uses it: an append reads the head from the room's messages
+// only the first time the writer sees its room.
 //
 // It can only be right because the writer is the only writer: nothing else
-// changes rooms.head. A batch that fails may have advanced heads that it
+// adds messages. A batch that fails may have advanced heads that it
 // never committed, or read some inside a transaction that rolled back, so
 // any failure resets the whole cache (see writeBatch). Even a stale head
 // could not corrupt a room: (room, seq) is the messages' primary key, so
@@ -22,7 +20,7 @@ const maxCachedHeads = 1 << 16
 // cache.
 type heads struct {
 	known   map[string]parley.Seq // as committed
-	pending map[string]parley.Seq // advanced by the batch being written, not yet in rooms.head
+	pending map[string]parley.Seq // advanced by the batch being written, not yet committed
 }
 
 func newHeads() *heads {

@@ -81,8 +81,9 @@ func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 	}
 }
 
-// head returns room's head, from the writer's cache or else from rooms,
-// creating the room when it is missing (messages.room references it).
+// head returns room's head, from the writer's cache or else from the
+// room's messages, creating the room when it is missing (messages.room
+// references it).
 func (s *Store) head(ctx context.Context, tx *sql.Tx, room string, ts int64) (parley.Seq, error) {
 	if head, ok := s.heads.get(room); ok {
 		return head, nil
@@ -100,21 +101,6 @@ func (s *Store) head(ctx context.Context, tx *sql.Tx, room string, ts int64) (pa
 		return 0, fmt.Errorf("read head: %w", classify(err))
 	}
 	return head, nil
-}
-
-// flushHeads writes the heads that the batch's appends advanced, each
-// room's once, into rooms.head, in the batch's transaction.
-func (s *Store) flushHeads(ctx context.Context, tx *sql.Tx) error {
-	if len(s.heads.pending) == 0 {
-		return nil
-	}
-	st := s.inTx(ctx, tx, s.stmts.setHead)
-	for room, head := range s.heads.pending {
-		if _, err := st.ExecContext(ctx, head, room); err != nil {
-			return fmt.Errorf("set head: %w", classify(err))
-		}
-	}
-	return nil
 }
 
 // Messages returns room's messages with after < seq <= until, oldest first,
@@ -167,8 +153,8 @@ func (s *Store) Head(ctx context.Context, room string) (parley.Seq, error) {
 		return 0, fmt.Errorf("sqlite: head: %w", errClosed)
 	}
 	var head parley.Seq
-	err := s.rdb.QueryRowContext(ctx, `SELECT head FROM rooms WHERE name = ?`, room).Scan(&head)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	err := s.rdb.QueryRowContext(ctx, headQuery, room).Scan(&head)
+	if err != nil {
 		return 0, fmt.Errorf("sqlite: head: %w", classify(err))
 	}
 	return head, nil

@@ -17,12 +17,19 @@ const messageCols = `room, seq, user_id, user_name, text, ts, nonce, edited_at, 
 // tx.StmtContext reuses them instead of preparing again. Rare writes
 // (rooms, memberships, accounts) run their SQL as text: preparing them
 // would cost every Open for no throughput that matters.
+// A room's head is its latest seq, read from messages' primary key. The
+// writer's query has no row when the room doesn't exist (it creates it).
+const (
+	headQuery       = `SELECT coalesce(max(seq), 0) FROM messages WHERE room = ?`
+	writerHeadQuery = `SELECT coalesce((SELECT max(seq) FROM messages WHERE room = ?1), 0) FROM rooms WHERE name = ?1`
+)
+
 type writerStmts struct {
 	savepoint, rollbackTo, release *sql.Stmt
 
-	roomHead, createRoom, setHead *sql.Stmt
-	findNonce, insertMessage      *sql.Stmt
-	editMessage, deleteMessage    *sql.Stmt
+	roomHead, createRoom       *sql.Stmt
+	findNonce, insertMessage   *sql.Stmt
+	editMessage, deleteMessage *sql.Stmt
 
 	nameTaken, insertUser *sql.Stmt
 
@@ -48,9 +55,8 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 	w.findNonce = prep(`
 		SELECT ` + messageCols + ` FROM messages
 		WHERE room = ? AND user_id = ? AND nonce = ? AND nonce <> ''`)
-	w.roomHead = prep(`SELECT head FROM rooms WHERE name = ?`)
+	w.roomHead = prep(writerHeadQuery)
 	w.createRoom = prep(`INSERT INTO rooms (name, created_at) VALUES (?, ?)`)
-	w.setHead = prep(`UPDATE rooms SET head = ? WHERE name = ?`)
 	w.insertMessage = prep(`
 		INSERT INTO messages (room, seq, user_id, user_name, text, ts, nonce)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)

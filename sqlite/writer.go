@@ -106,9 +106,6 @@ func (s *Store) writeBatch(ops []op, safe bool) (errs []error, err error) {
 			errs[i] = reqErr
 		}
 	}
-	if err := s.flushHeads(ctx, tx); err != nil {
-		return fail(err)
-	}
 	if s.commitHook != nil {
 		if err := s.commitHook(); err != nil {
 			return fail(fmt.Errorf("commit: %w", classify(err)))

@@ -123,23 +123,22 @@ func TestFailedCommitFailsBatch(t *testing.T) {
 
 func TestNonceUsesIndex(t *testing.T) {
 	s := openTest(t)
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN SELECT seq FROM messages
+	plan := queryPlan(t, s.rdb, `SELECT seq FROM messages
 		WHERE room = ? AND user_id = ? AND nonce = ? AND nonce <> ''`, "r", "u", "n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan += detail + "\n"
-	}
 	if want := "messages_nonce"; !strings.Contains(plan, want) {
 		t.Errorf("query plan %q does not use %s", plan, want)
+	}
+}
+
+// TestHeadUsesPrimaryKey: a room's head is read from its messages, which
+// must be a seek on (room, seq), not a scan of the room's history.
+func TestHeadUsesPrimaryKey(t *testing.T) {
+	s := openTest(t)
+	for _, q := range []string{writerHeadQuery, headQuery} {
+		plan := queryPlan(t, s.rdb, q, "r")
+		if strings.Contains(plan, "SCAN") || !strings.Contains(plan, "SEARCH messages USING") {
+			t.Errorf("query plan of %s is %q, want a search of messages' key", q, plan)
+		}
 	}
 }
 
