@@ -21,7 +21,9 @@ Loads a chat server over WebSocket and measures it. Scenarios:
   idle     open --conns connections into --rooms rooms and hold them:
            connect rate and server memory per connection (--pid)
   fanout   --receivers in one room, --publishers sending --rate msgs/s:
-           loss, duplicates, order, deliveries/s, latency, server CPU
+           loss, duplicates, order, deliveries/s, latency, server CPU,
+           and from a Parley server's /metrics its store appends over 50ms
+           (a message is delivered after its commit)
   ramp     fanout steps at rising rates until p99 passes --p99-bound or
            anything is lost: the highest rate that held
   sends    --conns connections each sending as fast as acks come back:
