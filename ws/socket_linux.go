@@ -130,8 +130,12 @@ func (s *socket) read(p []byte) (int, error) {
 	var n int
 	var rerr error
 	err := s.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), p)
-		return rerr != unix.EAGAIN && rerr != unix.EINTR
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				return rerr != unix.EAGAIN
+			}
+		}
 	})
 	switch {
 	case err != nil:
