@@ -44,6 +44,7 @@ type rig struct {
 
 type receiver struct {
 	idx     int
+	conn    *conn // for when a delivery's bytes were read
 	probed  atomic.Bool
 	trkStep int // the step trk counts; owned by the read loop
 	trk     tracker
@@ -76,7 +77,7 @@ func setupRig(ctx context.Context, e *env, receivers, publishers, size int, room
 		if err != nil {
 			return err
 		}
-		rc := &receiver{idx: i, trkStep: math.MinInt}
+		rc := &receiver{idx: i, conn: cl.conn, trkStep: math.MinInt}
 		r.recvs[i] = rc
 		r.recvG.start(cl.conn, func(data []byte) { r.onDelivery(rc, data) })
 		return nil
@@ -174,7 +175,7 @@ func (r *rig) send(p *publisher, step int, seq int64, now time.Time) error {
 
 // onDelivery is a receiver's hot path.
 func (r *rig) onDelivery(rc *receiver, data []byte) {
-	now := time.Now()
+	now := rc.conn.readAt
 	if !r.e.v1() {
 		eachStamp(data, func(st stamp) { r.record(rc, st, now) })
 		return
