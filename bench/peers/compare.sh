@@ -327,7 +327,25 @@ section_cluster() {
 }
 
 # The sections below dig into what the ones above found; they are not run
-# by default: compare.sh DIR OUT ceiling idledetail idlecurve compression stormscale sendsscale procs gogc soak
+# by default: compare.sh DIR OUT fine ceiling idledetail idlecurve compression stormscale sendsscale procs gogc soak
+
+# section_fine: the 50 ms ramp again in ×1.1 steps from below where the
+# ×1.5 ramps stop, so the ceiling shows at a tenth's resolution: Parley's
+# best dialects and gorilla's, twice each, alternating.
+section_fine() {
+	local r
+	for r in 1 2; do
+		start_parley 9601
+		ramp fine-parley-text-p1-r$r 9601 $pid --proto text --publishers 1 --start 1500 --step x1.1
+		stop $pid
+		start_parley 9601
+		ramp fine-parley-v1-p1-r$r 9601 $pid --publishers 1 --start 700 --step x1.1
+		stop $pid
+		start_chat 9602
+		ramp fine-gorilla-p1-r$r 9602 $pid --proto text --publishers 1 --start 700 --step x1.1
+		stop $pid
+	done
+}
 
 # section_ceiling: the ramp again with a looser p99 bound (500ms), so a
 # server's throughput ceiling shows rather than its first latency spike.
