@@ -91,13 +91,14 @@ func (r *rig) runPhase(ctx context.Context, label string, step int, rate float64
 	}
 	r.checkRate(rate / float64(np))
 	dropped0 := r.recvG.dropped.Load() + r.pubG.dropped.Load()
+	// Outside the CPU samples: the server's /metrics is not the phase's work.
+	appends0, haveAppends := r.storeAppends(ctx)
 	server0, err := sampleProc(r.e.pid)
 	if err != nil {
 		return nil, err
 	}
 	self0, _ := readCPU(os.Getpid())
 	busy0, busyErr := readBusy()
-	appends0, haveAppends := r.storeAppends(ctx)
 
 	ph.start = time.Now().Add(10 * time.Millisecond)
 	ph.sentS = newSeries(ph.start, d+drain+maxDrain)
