@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -90,6 +94,37 @@ func TestParseMetrics(t *testing.T) {
 	m, err := parseMetrics(strings.NewReader(text), "go_goroutines", "parley_connections", "missing")
 	if err != nil || m["go_goroutines"] != 42 || m["parley_connections"] != 7 || len(m) != 2 {
 		t.Errorf("parseMetrics = %v, %v", m, err)
+	}
+}
+
+// TestReadStoreAppends: a Parley server's append histogram gives the
+// appends and those over 50ms; a server without it (a 404, or no such
+// series) gives nothing, so the bench stops asking.
+func TestReadStoreAppends(t *testing.T) {
+	const parley = `# TYPE parley_store_seconds histogram
+parley_store_seconds_bucket{op="append",outcome="ok",le="0.025"} 90
+parley_store_seconds_bucket{op="append",outcome="ok",le="0.05"} 95
+parley_store_seconds_bucket{op="append",outcome="ok",le="+Inf"} 100
+parley_store_seconds_count{op="append",outcome="ok"} 100
+parley_store_seconds_count{op="head",outcome="ok"} 7
+`
+	serve := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/metrics"
+	}
+	ctx := context.Background()
+	if a, ok := readStoreAppends(ctx, http.DefaultClient, serve(http.StatusOK, parley)); !ok || a.total != 100 || a.slow != 5 {
+		t.Errorf("from Parley's metrics: %+v, %v; want 100 appends, 5 slow", a, ok)
+	}
+	if a, ok := readStoreAppends(ctx, http.DefaultClient, serve(http.StatusNotFound, "no")); ok {
+		t.Errorf("from a 404: %+v, want nothing", a)
+	}
+	if a, ok := readStoreAppends(ctx, http.DefaultClient, serve(http.StatusOK, "go_goroutines 3\n")); ok {
+		t.Errorf("from metrics without the histogram: %+v, want nothing", a)
 	}
 }
 
