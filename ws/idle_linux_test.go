@@ -76,7 +76,8 @@ func (c bareClient) readUntil(tb testing.TB, want []byte) {
 // stack (upgrade, hub session, event loop), each joined to one of 50 rooms
 // as a guest, and reports the server's live heap per connection after a
 // collection, which is what an idle connection costs before the collector's
-// headroom. Run it with a fixed count (the file-descriptor limit of 20,000
+// headroom, and the runtime's memory outside the heap per connection
+// (offheap-B/conn; Go's network poller kept a record per descriptor there). Run it with a fixed count (the file-descriptor limit of 20,000
 // holds both ends of each connection):
 //
 //	go test -run '^$' -bench IdleConnection -benchtime 5000x ./ws/
