@@ -28,7 +28,10 @@
 // A room's seqs come from its messages: the next message gets the latest
 // seq + 1 (read once from the primary key (room, seq)), in the transaction
 // that inserts it. The writer, being the only writer, keeps each room's
-// head in memory, and forgets all of them when a batch fails.
+// head in memory, and forgets all of them when a batch fails. This holds
+// because messages are never deleted for good (a delete marks the row);
+// a feature that removes rows must keep each room's head elsewhere first,
+// or seqs would be handed out twice.
 //
 // A *Store is safe for concurrent use by many goroutines. Close stops the
 // writer, waits for the batch in flight, fails requests still waiting with
