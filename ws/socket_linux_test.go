@@ -11,6 +11,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // detachedPair returns a loopback connection whose server end is detached
@@ -159,5 +161,52 @@ func TestSocketWaitEndsWithItsSets(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a read kept waiting after the wait sets stopped")
+	}
+}
+
+// TestClosedConnLeavesTheEventLoop: a conn leaves the poller when it
+// closes, and one the hub closed before the handler parked it is refused
+// rather than parked for good.
+func TestClosedConnLeavesTheEventLoop(t *testing.T) {
+	p, err := newPoller(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Never run: its epoll sets are closed here.
+	t.Cleanup(func() {
+		for _, fd := range []int{p.epfd, p.waits.read.epfd, p.waits.write.epfd} {
+			unix.Close(fd)
+		}
+	})
+	h := &Handler{poller: p}
+
+	parked := func() *conn {
+		server, _ := tcpPair(t)
+		c := newConn(server, time.Second)
+		c.h = h
+		if err := p.detach(c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := parked()
+	if err := p.add(c); err != nil {
+		t.Fatal(err)
+	}
+	if p.size() != 1 {
+		t.Fatalf("%d connections parked, want 1", p.size())
+	}
+	c.Close()
+	if p.size() != 0 {
+		t.Fatalf("%d connections parked after Close, want 0", p.size())
+	}
+
+	early := parked()
+	early.Close()
+	if err := p.add(early); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("add of a closed conn = %v, want net.ErrClosed", err)
+	}
+	if p.size() != 0 {
+		t.Fatalf("%d connections parked, want 0: a closed conn was parked", p.size())
 	}
 }
