@@ -48,10 +48,10 @@ func newPoller(log *slog.Logger) (*poller, error) {
 // used.
 func (p *poller) detach(c *conn) error {
 	tcp, ok := c.stream.(*net.TCPConn)
-	if !ok {
+	if !ok || c.raw == nil {
 		return nil
 	}
-	s, err := detachTCP(tcp, p.waits)
+	s, err := detachTCP(tcp, c.raw, p.waits)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (p *poller) size() int {
 // ctl adds or re-arms c. The descriptor is only used inside Control, so a
 // concurrent Close can't hand its number to another connection meanwhile.
 func (p *poller) ctl(c *conn, op int) error {
-	ev := unix.EpollEvent{Events: pollEvents, Fd: int32(c.pollID), Pad: int32(c.pollID >> 32)}
+	ev := epollEvent(pollEvents, c.pollID)
 	var ctlErr error
 	err := c.raw.Control(func(fd uintptr) {
 		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
@@ -133,20 +133,10 @@ func (p *poller) run(ctx context.Context) error {
 
 func (p *poller) dispatch(ctx context.Context) error {
 	defer unix.Close(p.epfd)
-	events := make([]unix.EpollEvent, 256)
-	for ctx.Err() == nil {
-		// A timeout lets the loop notice ctx; readiness never waits for it.
-		n, err := unix.EpollWait(p.epfd, events, 500)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("ws: waiting on epoll: %w", err)
-		}
-		for _, ev := range events[:n] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+	return epollLoop(ctx, p.epfd, 256, func(events []unix.EpollEvent) {
+		for _, ev := range events {
 			p.mu.Lock()
-			c := p.conns[id]
+			c := p.conns[eventID(ev)]
 			p.mu.Unlock()
 			if c != nil {
 				go p.serve(c)
@@ -158,9 +148,35 @@ func (p *poller) dispatch(ctx context.Context) error {
 		// of a surge (a reconnect storm) before any of them runs, and the
 		// runtime keeps every goroutine it ever made.
 		runtime.Gosched()
+	})
+}
+
+// epollLoop hands each batch of epfd's ready events (up to size) to
+// handle until ctx ends. A timeout lets the loop notice ctx; readiness
+// never waits for it.
+func epollLoop(ctx context.Context, epfd, size int, handle func([]unix.EpollEvent)) error {
+	events := make([]unix.EpollEvent, size)
+	for ctx.Err() == nil {
+		n, err := unix.EpollWait(epfd, events, 500)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ws: waiting on epoll: %w", err)
+		}
+		handle(events[:n])
 	}
 	return nil
 }
+
+// epollEvent registers events under a 64-bit id, kept in the event's data
+// (Fd and Pad together); eventID reads it back. An id, not a descriptor:
+// a descriptor's number is reused once it is closed.
+func epollEvent(events uint32, id uint64) unix.EpollEvent {
+	return unix.EpollEvent{Events: events, Fd: int32(id), Pad: int32(id >> 32)}
+}
+
+func eventID(ev unix.EpollEvent) uint64 { return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32 }
 
 // pending reports whether raw has received bytes waiting to be read.
 func pending(raw syscall.RawConn) bool {

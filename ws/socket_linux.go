@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,14 +64,10 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// detachTCP takes nc's descriptor out of Go's network poller: it duplicates
-// the descriptor (non-blocking, like the original, whose flags it shares)
-// and closes nc, which returns the poll record to the runtime.
-func detachTCP(nc *net.TCPConn, waits *waitSets) (*socket, error) {
-	raw, err := nc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("ws: detaching a connection: %w", err)
-	}
+// detachTCP takes nc's descriptor (raw) out of Go's network poller: it
+// duplicates the descriptor (non-blocking, like the original, whose flags
+// it shares) and closes nc, which returns the poll record to the runtime.
+func detachTCP(nc *net.TCPConn, raw syscall.RawConn, waits *waitSets) (*socket, error) {
 	fd := -1
 	var dupErr error
 	if err := raw.Control(func(orig uintptr) {
@@ -302,7 +299,7 @@ func (w *waitSet) add(s *socket, ready chan struct{}) (uint64, error) {
 	w.next++
 	id := w.next
 	// Level-triggered: a socket ready already is reported at once.
-	ev := unix.EpollEvent{Events: w.events | unix.EPOLLONESHOT, Fd: int32(id), Pad: int32(id >> 32)}
+	ev := epollEvent(w.events|unix.EPOLLONESHOT, id)
 	var ctlErr error
 	if err := s.do(func(fd int) { ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev) }); err != nil {
 		return 0, err
@@ -333,23 +330,13 @@ func (w *waitSet) run(ctx context.Context) error {
 		close(w.done)
 		unix.Close(w.epfd)
 	}()
-	events := make([]unix.EpollEvent, 128)
-	for ctx.Err() == nil {
-		n, err := unix.EpollWait(w.epfd, events, 500)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("ws: waiting on epoll: %w", err)
-		}
+	return epollLoop(ctx, w.epfd, 128, func(events []unix.EpollEvent) {
 		w.mu.Lock()
-		for _, ev := range events[:n] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if ready := w.waiters[id]; ready != nil {
+		defer w.mu.Unlock()
+		for _, ev := range events {
+			if ready := w.waiters[eventID(ev)]; ready != nil {
 				wake(ready)
 			}
 		}
-		w.mu.Unlock()
-	}
-	return nil
+	})
 }

@@ -38,7 +38,12 @@ func detachedPair(t *testing.T) (s *socket, client net.Conn, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	s, err = detachTCP(server.(*net.TCPConn), waits)
+	tcp := server.(*net.TCPConn)
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = detachTCP(tcp, raw, waits)
 	if err != nil {
 		t.Fatal(err)
 	}
