@@ -48,10 +48,17 @@ const (
 // goroutine at a time; writes are safe for concurrent use.
 type conn struct {
 	nc     net.Conn
-	br     *bufio.Reader
+	br     *bufio.Reader // the read side until an event loop takes it (unread)
+	early  []byte        // bytes the handshake read past its response, read first
 	rbuf   []byte
 	ctl    [125]byte
 	ending atomic.Bool // we are closing it; read errors are expected
+	// polled: an event loop reads the socket and closes it when it ends;
+	// close and drop shut it down for the loop to see.
+	polled atomic.Bool
+	// fragmented: a message's first frame was read and its last is to
+	// come; compressed: that message is compressed. Owned by the read side.
+	fragmented, compressed bool
 	// inflate: permessage-deflate was negotiated; messages with RSV1 are
 	// inflated into zbuf.
 	inflate bool
@@ -72,6 +79,11 @@ type conn struct {
 type stampedReader struct{ c *conn }
 
 func (r stampedReader) Read(p []byte) (int, error) {
+	if len(r.c.early) > 0 {
+		n := copy(p, r.c.early)
+		r.c.early = r.c.early[n:]
+		return n, nil
+	}
 	n, err := r.c.nc.Read(p)
 	if n > 0 {
 		r.c.readAt = time.Now()
@@ -108,56 +120,31 @@ var closeNames = map[int]string{
 // way. The slice is valid until the next call. When the server closes the
 // connection the error is a *CloseError.
 func (c *conn) next() ([]byte, error) {
-	c.rbuf = c.rbuf[:0]
-	started, compressed := false, false
+	c.fragmented = false
 	for {
-		fin, op, rsv1, masked, n, mask, err := c.readHeader()
+		h, err := c.readHeader()
 		if err != nil {
 			return nil, err
 		}
-		if op >= opClose {
-			if n > 125 || !fin {
-				return nil, errors.New("the server sent a malformed control frame")
+		if h.op >= opClose {
+			if err := checkControl(h); err != nil {
+				return nil, err
 			}
-			p := c.ctl[:n]
+			p := c.ctl[:h.n]
 			if _, err := io.ReadFull(c.br, p); err != nil {
 				return nil, err
 			}
-			if masked {
-				ws.Cipher(p, mask, 0)
-			}
-			switch op {
-			case opPing:
-				if err := c.writeFrame(opPong, p); err != nil {
-					return nil, err
-				}
-			case opClose:
-				ce := &CloseError{Code: 1005}
-				if len(p) >= 2 {
-					ce.Code = int(binary.BigEndian.Uint16(p))
-					ce.Reason = string(p[2:])
-				}
-				c.writeFrame(opClose, p[:min(len(p), 2)]) // best effort: echo the code
+			if err := c.control(h, p); err != nil {
 				c.nc.Close()
-				return nil, ce
+				return nil, err
 			}
 			continue
 		}
-		if (op == opContinuation) != started {
-			return nil, errors.New("the server sent a fragment out of order")
-		}
-		if !started {
-			compressed = rsv1
-		}
-		if rsv1 && (started || !c.inflate) {
-			return nil, errors.New("the server set RSV1 where no extension allows it")
-		}
-		started = true
-		if int64(len(c.rbuf))+n > maxMessage {
-			return nil, fmt.Errorf("the server sent a message over %d bytes", maxMessage)
+		if err := c.checkData(h); err != nil {
+			return nil, err
 		}
 		start := len(c.rbuf)
-		for left := n; left > 0; {
+		for left := h.n; left > 0; {
 			chunk := int(min(left, 64<<10))
 			l := len(c.rbuf)
 			c.rbuf = slices.Grow(c.rbuf, chunk)[:l+chunk]
@@ -166,58 +153,205 @@ func (c *conn) next() ([]byte, error) {
 			}
 			left -= int64(chunk)
 		}
-		if masked {
-			ws.Cipher(c.rbuf[start:], mask, 0)
-		}
-		if fin && compressed {
-			return c.inflateMessage()
-		}
-		if fin {
-			return c.rbuf, nil
+		if msg, done, err := c.endData(h, start); done || err != nil {
+			return msg, err
 		}
 	}
 }
 
-func (c *conn) readHeader() (fin bool, op byte, rsv1, masked bool, n int64, mask [4]byte, err error) {
-	b0, err := c.br.ReadByte()
-	if err != nil {
-		return
+// unread hands over what was read from the socket but not yet consumed,
+// and drops the buffered reader: an event loop reads the socket from now on.
+func (c *conn) unread() []byte {
+	var p []byte
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		p = append(p, b...)
 	}
-	b1, err := c.br.ReadByte()
-	if err != nil {
-		return
+	p = append(p, c.early...)
+	c.br, c.early = nil, nil
+	return p
+}
+
+// feed is the read side of a conn an event loop reads: it handles the
+// frames at the start of p, calling handle with each message, and returns
+// how many bytes it consumed; the rest is the start of a frame still on
+// its way. handle's slice is valid until it returns. A close frame ends it
+// with a *CloseError.
+func (c *conn) feed(p []byte, handle func([]byte)) (int, error) {
+	used := 0
+	for {
+		h, size := parseHeader(p[used:])
+		if size == 0 {
+			return used, nil
+		}
+		if h.op >= opClose {
+			if err := checkControl(h); err != nil {
+				return used, err
+			}
+		} else if h.n > maxMessage {
+			return used, fmt.Errorf("the server sent a message over %d bytes", maxMessage)
+		}
+		end := used + size + int(h.n)
+		if end > len(p) {
+			return used, nil
+		}
+		payload := p[used+size : end]
+		used = end
+		if h.op >= opClose {
+			if err := c.control(h, payload); err != nil {
+				return used, err
+			}
+			continue
+		}
+		if err := c.checkData(h); err != nil {
+			return used, err
+		}
+		if h.fin && h.op != opContinuation && !h.rsv1 {
+			// A whole message in one frame: handled where it lies.
+			c.fragmented = false
+			if h.masked {
+				ws.Cipher(payload, h.mask, 0)
+			}
+			handle(payload)
+			continue
+		}
+		start := len(c.rbuf)
+		c.rbuf = append(c.rbuf, payload...)
+		msg, done, err := c.endData(h, start)
+		if err != nil {
+			return used, err
+		}
+		if done {
+			handle(msg)
+		}
 	}
-	fin, op, rsv1, masked, n = b0&0x80 != 0, b0&0x0f, b0&0x40 != 0, b1&0x80 != 0, int64(b1&0x7f)
-	var ext []byte
-	switch n {
+}
+
+// frameHeader is a frame's header as the server sent it.
+type frameHeader struct {
+	fin, rsv1, masked bool
+	op                byte
+	n                 int64 // payload length
+	mask              [4]byte
+}
+
+// headerSize is how long a header is, from its second byte.
+func headerSize(b1 byte) int {
+	size := 2
+	switch b1 & 0x7f {
 	case 126:
-		if ext, err = c.take(2); err != nil {
-			return
-		}
-		n = int64(binary.BigEndian.Uint16(ext))
+		size += 2
 	case 127:
-		if ext, err = c.take(8); err != nil {
-			return
-		}
-		n = int64(binary.BigEndian.Uint64(ext) & (1<<63 - 1))
+		size += 8
 	}
-	if masked {
-		if ext, err = c.take(4); err != nil {
-			return
-		}
-		copy(mask[:], ext)
+	if b1&0x80 != 0 {
+		size += 4
 	}
-	return
+	return size
 }
 
-// take returns the next k bytes of the stream (k ≤ the buffer size).
-func (c *conn) take(k int) ([]byte, error) {
-	p, err := c.br.Peek(k)
-	if err != nil {
-		return nil, err
+// parseHeader decodes the header at the start of p; size is 0 while p
+// holds only part of it.
+func parseHeader(p []byte) (h frameHeader, size int) {
+	if len(p) < 2 {
+		return h, 0
 	}
-	c.br.Discard(k)
-	return p, nil
+	if size = headerSize(p[1]); len(p) < size {
+		return h, 0
+	}
+	b0, b1 := p[0], p[1]
+	h = frameHeader{fin: b0&0x80 != 0, rsv1: b0&0x40 != 0, masked: b1&0x80 != 0, op: b0 & 0x0f, n: int64(b1 & 0x7f)}
+	rest := p[2:size]
+	switch h.n {
+	case 126:
+		h.n, rest = int64(binary.BigEndian.Uint16(rest)), rest[2:]
+	case 127:
+		h.n, rest = int64(binary.BigEndian.Uint64(rest)&(1<<63-1)), rest[8:]
+	}
+	if h.masked {
+		copy(h.mask[:], rest)
+	}
+	return h, size
+}
+
+func (c *conn) readHeader() (frameHeader, error) {
+	p, err := c.br.Peek(2)
+	if err != nil {
+		return frameHeader{}, err
+	}
+	if p, err = c.br.Peek(headerSize(p[1])); err != nil {
+		return frameHeader{}, err
+	}
+	h, size := parseHeader(p)
+	c.br.Discard(size)
+	return h, nil
+}
+
+func checkControl(h frameHeader) error {
+	if h.n > 125 || !h.fin {
+		return errors.New("the server sent a malformed control frame")
+	}
+	return nil
+}
+
+// control handles a control frame with payload p (still masked if the
+// header says so): a ping is answered, a close ends the connection with a
+// *CloseError after echoing its code.
+func (c *conn) control(h frameHeader, p []byte) error {
+	if h.masked {
+		ws.Cipher(p, h.mask, 0)
+	}
+	switch h.op {
+	case opPing:
+		return c.writeFrame(opPong, p)
+	case opClose:
+		ce := &CloseError{Code: 1005}
+		if len(p) >= 2 {
+			ce.Code = int(binary.BigEndian.Uint16(p))
+			ce.Reason = string(p[2:])
+		}
+		c.writeFrame(opClose, p[:min(len(p), 2)]) // best effort: echo the code
+		return ce
+	}
+	return nil
+}
+
+// checkData checks a data frame against the message it continues (or
+// starts) and notes whether it is compressed.
+func (c *conn) checkData(h frameHeader) error {
+	if (h.op == opContinuation) != c.fragmented {
+		return errors.New("the server sent a fragment out of order")
+	}
+	if !c.fragmented { // a message starts
+		c.compressed = h.rsv1
+		c.rbuf = c.rbuf[:0]
+	}
+	if h.rsv1 && (c.fragmented || !c.inflate) {
+		return errors.New("the server set RSV1 where no extension allows it")
+	}
+	if int64(len(c.rbuf))+h.n > maxMessage {
+		return fmt.Errorf("the server sent a message over %d bytes", maxMessage)
+	}
+	c.fragmented = true
+	return nil
+}
+
+// endData finishes a data frame whose payload was appended to rbuf from
+// start: it unmasks it and, on the message's last frame, returns the
+// message (inflated if it was compressed).
+func (c *conn) endData(h frameHeader, start int) (msg []byte, done bool, err error) {
+	if h.masked {
+		ws.Cipher(c.rbuf[start:], h.mask, 0)
+	}
+	if !h.fin {
+		return nil, false, nil
+	}
+	c.fragmented = false
+	if c.compressed {
+		msg, err = c.inflateMessage()
+		return msg, true, err
+	}
+	return c.rbuf, true, nil
 }
 
 // writeText sends one text message.
@@ -258,12 +392,25 @@ func (c *conn) writeFrame(op byte, p []byte) error {
 func (c *conn) close() {
 	c.ending.Store(true)
 	c.writeFrame(opClose, []byte{0x03, 0xe8})
-	c.nc.Close()
+	c.closeSocket()
 }
 
 // drop closes the socket without a close frame, as a lost network would.
 func (c *conn) drop() {
 	c.ending.Store(true)
+	c.closeSocket()
+}
+
+// closeSocket closes the socket, or for a socket an event loop reads,
+// shuts it down both ways: the peer sees the same FIN, and the loop reads
+// the end and closes the descriptor itself, so its number is never reused
+// under the loop's reads.
+func (c *conn) closeSocket() {
+	if tc, ok := c.nc.(*net.TCPConn); ok && c.polled.Load() {
+		tc.CloseRead()
+		tc.CloseWrite()
+		return
+	}
 	c.nc.Close()
 }
 
@@ -314,13 +461,12 @@ func (d *dialer) dial(ctx context.Context, i int, q url.Values, readBuf int) (*c
 		return nil, fmt.Errorf("%s accepted the WebSocket without the %s subprotocol: it does not speak it (for a server that broadcasts text frames use --proto text)", d.target.display, d.protocol)
 	}
 	c := &conn{nc: nc, rnd: d.seed.Add(0x9E3779B97F4A7C15) | 1, inflate: d.compression, readAt: time.Now()}
-	var src io.Reader = stampedReader{c}
 	if br != nil && br.Buffered() > 0 {
 		// Frames that came right behind the handshake.
 		early, _ := br.Peek(br.Buffered())
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), src)
+		c.early = bytes.Clone(early)
 	}
-	c.br = bufio.NewReaderSize(src, readBuf)
+	c.br = bufio.NewReaderSize(stampedReader{c}, readBuf)
 	return c, nil
 }
 

@@ -20,19 +20,32 @@ type group struct {
 	dropped atomic.Int64
 	first   error       // the first drop, under mu
 	codes   map[int]int // close codes of drops, under mu
+	// rl reads the connections where it can (readloop_linux.go), made on
+	// first use; noLoop: it could not be made. Under mu.
+	rl     *readLoop
+	noLoop bool
 }
 
 func newGroup() *group {
 	return &group{loops: make(map[*conn]chan struct{}), codes: make(map[int]int)}
 }
 
-// start runs c's read loop, calling handle with each message until the
-// connection ends. It returns a channel closed when the loop has ended.
+// start reads c, calling handle with each message until the connection
+// ends, from the group's event loop where there is one and from a
+// goroutine of c's own otherwise. It returns a channel closed when c has
+// ended. handle must not block for long: on the event loop it holds up
+// every other connection.
 func (g *group) start(c *conn, handle func([]byte)) <-chan struct{} {
 	done := make(chan struct{})
 	g.mu.Lock()
 	g.loops[c] = done
 	g.mu.Unlock()
+	if g.poll(c, handle, done) {
+		if g.closing.Load() { // closeAll ran while we registered
+			c.close()
+		}
+		return done
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

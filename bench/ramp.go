@@ -68,7 +68,7 @@ func (c *rampConfig) check(cm *common) error {
 func (c *rampConfig) rates() []float64 {
 	var out []float64
 	for r := c.start; r <= c.max*1.000001 && len(out) <= maxSteps; {
-		out = append(out, r)
+		out = append(out, round3(r)) // 1980, not 1980.0000000000002
 		if c.mult > 0 {
 			r *= c.mult
 		} else {

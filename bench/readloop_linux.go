@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// readLoop reads every connection of a group from one goroutine through
+// one epoll set, instead of a goroutine blocked in a read per connection.
+// The bench shares a small machine with the server it measures: at a
+// million deliveries a second, waking a goroutine for each one cost more
+// of the bench's core than reading the bytes did, and a saturated bench
+// measures itself. Writes (pongs, sends, close frames) still go through
+// the connection's net.Conn, from whichever goroutine makes them.
+type readLoop struct {
+	g    *group
+	epfd int
+	buf  []byte // the loop's one read buffer
+
+	mu     sync.Mutex
+	conns  map[int32]*polledConn // by the id its epoll events carry
+	nextID int32
+	exited bool // the loop ended; conns added later end at once
+}
+
+// polledConn is a connection the loop reads. The loop owns its read side
+// and closes it; close and drop shut the socket down, which the loop reads
+// as the end.
+type polledConn struct {
+	id     int32
+	c      *conn
+	fd     int // valid until the loop closes c.nc
+	handle func([]byte)
+	done   chan struct{}
+	pend   []byte // the start of a frame still on its way
+}
+
+// loopReadBuf is the loop's read size: a receiver's backlog in one read.
+const loopReadBuf = 64 << 10
+
+// loopCloseWait bounds how long a closing group's loop waits for its
+// connections to end before it ends them itself.
+const loopCloseWait = 10 * time.Second
+
+// poll makes g's event loop c's read side, starting the loop on first use.
+// It reports false when c is not a plain TCP socket (TLS) or the loop
+// can't start; c then gets a goroutine of its own.
+func (g *group) poll(c *conn, handle func([]byte), done chan struct{}) bool {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return false
+	}
+	g.mu.Lock()
+	if g.rl == nil && !g.noLoop {
+		if g.rl, err = newReadLoop(g); err != nil {
+			g.noLoop = true
+		}
+	}
+	l := g.rl
+	g.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	l.add(&polledConn{c: c, fd: fd, handle: handle, done: done})
+	return true
+}
+
+func newReadLoop(g *group) (*readLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	l := &readLoop{g: g, epfd: epfd, buf: make([]byte, loopReadBuf), conns: make(map[int32]*polledConn)}
+	g.wg.Add(1)
+	go l.run()
+	return l, nil
+}
+
+// add hands p's connection to the loop. Bytes already read past the last
+// frame its owner read are handled first, here: the loop hears of a
+// socket only when more arrives.
+func (l *readLoop) add(p *polledConn) {
+	p.c.polled.Store(true)
+	pend := p.c.unread()
+	used, err := p.c.feed(pend, p.handle)
+	if err != nil {
+		l.finish(p, err)
+		return
+	}
+	p.pend = pend[used:]
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		l.finish(p, net.ErrClosed)
+		return
+	}
+	p.id = l.nextID
+	l.nextID++
+	l.conns[p.id] = p
+	l.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: p.id}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd, &ev); err != nil {
+		l.end(p, fmt.Errorf("epoll_ctl: %w", err))
+	}
+}
+
+// run waits for readable sockets and reads each once per wake-up (the set
+// is level-triggered: a socket with more to read comes back in the next).
+// It ends once its group is closing and every connection has ended.
+func (l *readLoop) run() {
+	defer l.g.wg.Done()
+	defer unix.Close(l.epfd)
+	events := make([]unix.EpollEvent, 256)
+	ready := make([]*polledConn, 0, len(events))
+	var closingSince time.Time
+	for {
+		n, err := unix.EpollWait(l.epfd, events, 50)
+		if err != nil && err != unix.EINTR {
+			l.endAll(fmt.Errorf("epoll_wait: %w", err))
+			return
+		}
+		ready = ready[:0]
+		l.mu.Lock()
+		for _, ev := range events[:max(n, 0)] {
+			if p := l.conns[ev.Fd]; p != nil {
+				ready = append(ready, p)
+			}
+		}
+		l.mu.Unlock()
+		for _, p := range ready {
+			l.read(p)
+		}
+		if !l.g.closing.Load() {
+			continue
+		}
+		if closingSince.IsZero() {
+			closingSince = time.Now()
+		}
+		if time.Since(closingSince) > loopCloseWait {
+			l.endAll(net.ErrClosed)
+			return
+		}
+		l.mu.Lock()
+		if len(l.conns) == 0 {
+			l.exited = true
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+	}
+}
+
+// read reads what p's socket holds and handles every whole frame in it.
+func (l *readLoop) read(p *polledConn) {
+	n, err := unix.Read(p.fd, l.buf)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return
+	case err != nil:
+		l.end(p, fmt.Errorf("reading: %w", err))
+		return
+	case n == 0:
+		l.end(p, io.EOF)
+		return
+	}
+	p.c.readAt = time.Now()
+	data := l.buf[:n]
+	if len(p.pend) > 0 {
+		p.pend = append(p.pend, data...)
+		data = p.pend
+	}
+	used, err := p.c.feed(data, p.handle)
+	if err != nil {
+		l.end(p, err)
+		return
+	}
+	// Keep the unfinished frame (when data is pend itself, copy moves it
+	// to the front). A big message's buffer is not kept once it is done.
+	if rest := data[used:]; len(p.pend) > 0 {
+		p.pend = p.pend[:copy(p.pend, rest)]
+	} else {
+		p.pend = append(p.pend, rest...)
+	}
+	if len(p.pend) == 0 && cap(p.pend) > loopReadBuf {
+		p.pend = nil
+	}
+}
+
+// end takes p out of the loop and ends its connection.
+func (l *readLoop) end(p *polledConn, err error) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
+	l.mu.Lock()
+	delete(l.conns, p.id)
+	l.mu.Unlock()
+	l.finish(p, err)
+}
+
+func (l *readLoop) finish(p *polledConn, err error) {
+	l.g.ended(p.c, err)
+	close(p.done)
+}
+
+func (l *readLoop) endAll(err error) {
+	l.mu.Lock()
+	l.exited = true
+	conns := make([]*polledConn, 0, len(l.conns))
+	for _, p := range l.conns {
+		conns = append(conns, p)
+	}
+	l.mu.Unlock()
+	for _, p := range conns {
+		l.end(p, err)
+	}
+}
