@@ -107,6 +107,12 @@ func (g *group) shut(abrupt bool) {
 			c.close()
 		}
 	}
+	g.mu.Lock()
+	rl := g.rl
+	g.mu.Unlock()
+	if rl != nil {
+		rl.windDown()
+	}
 	g.wg.Wait()
 }
 

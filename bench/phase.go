@@ -131,7 +131,7 @@ func (r *rig) runPhase(ctx context.Context, label string, step int, rate float64
 	res := &phaseResult{RateTarget: rate, DurationS: d.Seconds(), ElapsedS: round3(end.Sub(ph.start).Seconds()), hist: ph.hist,
 		Sent: ph.sent.Load(), Refused: ph.refused.Load(), Latency: ph.hist.Summary(),
 		PublisherLagMS: ms(time.Duration(ph.maxLag.Load())),
-		BenchCPUS:      (self1 - self0).Seconds(),
+		BenchCPUS:      round3((self1 - self0).Seconds()),
 		Dropped:        r.recvG.dropped.Load() + r.pubG.dropped.Load() - dropped0,
 		SentSeries:     ph.sentS.perSecond(sendEnd),
 		DeliveredSerie: ph.delivS.perSecond(end),

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parleychat/parley/internal/epoll"
 )
 
 // readLoop reads every connection of a group from one goroutine through
@@ -15,24 +18,28 @@ import (
 // The bench shares a small machine with the server it measures: at a
 // million deliveries a second, waking a goroutine for each one cost more
 // of the bench's core than reading the bytes did, and a saturated bench
-// measures itself. Writes (pongs, sends, close frames) still go through
-// the connection's net.Conn, from whichever goroutine makes them.
+// measures itself. It waits through Go's own poller (epoll.Loop), so the
+// publishers' timers run while it waits. Writes (pongs, sends, close
+// frames) still go through the connection's net.Conn, from whichever
+// goroutine makes them.
 type readLoop struct {
 	g    *group
 	epfd int
 	buf  []byte // the loop's one read buffer
+	stop context.CancelFunc
 
-	mu     sync.Mutex
-	conns  map[int32]*polledConn // by the id its epoll events carry
-	nextID int32
-	exited bool // the loop ended; conns added later end at once
+	mu      sync.Mutex
+	conns   map[uint64]*polledConn // by the id its epoll events carry
+	nextID  uint64
+	winding bool // the group is closing: stop once the last conn ended
+	exited  bool // the loop ended; conns added later end at once
 }
 
 // polledConn is a connection the loop reads. The loop owns its read side
 // and closes it; close and drop shut the socket down, which the loop reads
 // as the end.
 type polledConn struct {
-	id     int32
+	id     uint64
 	c      *conn
 	fd     int // valid until the loop closes c.nc
 	handle func([]byte)
@@ -42,6 +49,9 @@ type polledConn struct {
 
 // loopReadBuf is the loop's read size: a receiver's backlog in one read.
 const loopReadBuf = 64 << 10
+
+// loopBatch is how many ready sockets one wake-up takes.
+const loopBatch = 256
 
 // loopCloseWait bounds how long a closing group's loop waits for its
 // connections to end before it ends them itself.
@@ -83,9 +93,10 @@ func newReadLoop(g *group) (*readLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	l := &readLoop{g: g, epfd: epfd, buf: make([]byte, loopReadBuf), conns: make(map[int32]*polledConn)}
+	ctx, stop := context.WithCancel(context.Background())
+	l := &readLoop{g: g, epfd: epfd, buf: make([]byte, loopReadBuf), stop: stop, conns: make(map[uint64]*polledConn)}
 	g.wg.Add(1)
-	go l.run()
+	go l.run(ctx)
 	return l, nil
 }
 
@@ -111,31 +122,24 @@ func (l *readLoop) add(p *polledConn) {
 	l.nextID++
 	l.conns[p.id] = p
 	l.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: p.id}
+	ev := epoll.Event(unix.EPOLLIN|unix.EPOLLRDHUP, p.id)
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd, &ev); err != nil {
 		l.end(p, fmt.Errorf("epoll_ctl: %w", err))
 	}
 }
 
 // run waits for readable sockets and reads each once per wake-up (the set
-// is level-triggered: a socket with more to read comes back in the next).
-// It ends once its group is closing and every connection has ended.
-func (l *readLoop) run() {
+// is level-triggered: a socket with more to read comes back in the next)
+// until windDown stops it.
+func (l *readLoop) run(ctx context.Context) {
 	defer l.g.wg.Done()
 	defer unix.Close(l.epfd)
-	events := make([]unix.EpollEvent, 256)
-	ready := make([]*polledConn, 0, len(events))
-	var closingSince time.Time
-	for {
-		n, err := unix.EpollWait(l.epfd, events, 50)
-		if err != nil && err != unix.EINTR {
-			l.endAll(fmt.Errorf("epoll_wait: %w", err))
-			return
-		}
+	ready := make([]*polledConn, 0, loopBatch)
+	err := epoll.Loop(ctx, l.epfd, loopBatch, func(events []unix.EpollEvent) {
 		ready = ready[:0]
 		l.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
-			if p := l.conns[ev.Fd]; p != nil {
+		for _, ev := range events {
+			if p := l.conns[epoll.ID(ev)]; p != nil {
 				ready = append(ready, p)
 			}
 		}
@@ -143,24 +147,24 @@ func (l *readLoop) run() {
 		for _, p := range ready {
 			l.read(p)
 		}
-		if !l.g.closing.Load() {
-			continue
-		}
-		if closingSince.IsZero() {
-			closingSince = time.Now()
-		}
-		if time.Since(closingSince) > loopCloseWait {
-			l.endAll(net.ErrClosed)
-			return
-		}
-		l.mu.Lock()
-		if len(l.conns) == 0 {
-			l.exited = true
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
+	})
+	if err == nil {
+		err = net.ErrClosed
 	}
+	l.endAll(err)
+}
+
+// windDown stops the loop once every connection has ended, which closing
+// them makes happen at once, or after loopCloseWait at the latest.
+func (l *readLoop) windDown() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.winding = true
+	if len(l.conns) == 0 {
+		l.stop()
+		return
+	}
+	time.AfterFunc(loopCloseWait, l.stop)
 }
 
 // read reads what p's socket holds and handles every whole frame in it.
@@ -204,6 +208,9 @@ func (l *readLoop) end(p *polledConn, err error) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
 	l.mu.Lock()
 	delete(l.conns, p.id)
+	if l.winding && len(l.conns) == 0 {
+		l.stop()
+	}
 	l.mu.Unlock()
 	l.finish(p, err)
 }

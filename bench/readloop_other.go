@@ -7,3 +7,5 @@ package bench
 type readLoop struct{}
 
 func (g *group) poll(*conn, func([]byte), chan struct{}) bool { return false }
+
+func (*readLoop) windDown() {}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parleychat/parley/internal/epoll"
 )
 
 // poller waits in one epoll set for idle connections to have data, so an
@@ -93,7 +95,7 @@ func (p *poller) size() int {
 // ctl adds or re-arms c. The descriptor is only used inside Control, so a
 // concurrent Close can't hand its number to another connection meanwhile.
 func (p *poller) ctl(c *conn, op int) error {
-	ev := epollEvent(pollEvents, c.pollID)
+	ev := epoll.Event(pollEvents, c.pollID)
 	var ctlErr error
 	err := c.raw.Control(func(fd uintptr) {
 		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
@@ -133,10 +135,10 @@ func (p *poller) run(ctx context.Context) error {
 
 func (p *poller) dispatch(ctx context.Context) error {
 	defer unix.Close(p.epfd)
-	return epollLoop(ctx, p.epfd, 256, func(events []unix.EpollEvent) {
+	return epoll.Loop(ctx, p.epfd, 256, func(events []unix.EpollEvent) {
 		for _, ev := range events {
 			p.mu.Lock()
-			c := p.conns[eventID(ev)]
+			c := p.conns[epoll.ID(ev)]
 			p.mu.Unlock()
 			if c != nil {
 				go p.serve(c)
@@ -150,33 +152,6 @@ func (p *poller) dispatch(ctx context.Context) error {
 		runtime.Gosched()
 	})
 }
-
-// epollLoop hands each batch of epfd's ready events (up to size) to
-// handle until ctx ends. A timeout lets the loop notice ctx; readiness
-// never waits for it.
-func epollLoop(ctx context.Context, epfd, size int, handle func([]unix.EpollEvent)) error {
-	events := make([]unix.EpollEvent, size)
-	for ctx.Err() == nil {
-		n, err := unix.EpollWait(epfd, events, 500)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("ws: waiting on epoll: %w", err)
-		}
-		handle(events[:n])
-	}
-	return nil
-}
-
-// epollEvent registers events under a 64-bit id, kept in the event's data
-// (Fd and Pad together); eventID reads it back. An id, not a descriptor:
-// a descriptor's number is reused once it is closed.
-func epollEvent(events uint32, id uint64) unix.EpollEvent {
-	return unix.EpollEvent{Events: events, Fd: int32(id), Pad: int32(id >> 32)}
-}
-
-func eventID(ev unix.EpollEvent) uint64 { return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32 }
 
 // pending reports whether raw has received bytes waiting to be read.
 func pending(raw syscall.RawConn) bool {

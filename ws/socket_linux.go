@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parleychat/parley/internal/epoll"
 )
 
 // socket is a plain TCP connection's descriptor taken out of Go's network
@@ -299,7 +301,7 @@ func (w *waitSet) add(s *socket, ready chan struct{}) (uint64, error) {
 	w.next++
 	id := w.next
 	// Level-triggered: a socket ready already is reported at once.
-	ev := epollEvent(w.events|unix.EPOLLONESHOT, id)
+	ev := epoll.Event(w.events|unix.EPOLLONESHOT, id)
 	var ctlErr error
 	if err := s.do(func(fd int) { ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev) }); err != nil {
 		return 0, err
@@ -330,11 +332,11 @@ func (w *waitSet) run(ctx context.Context) error {
 		close(w.done)
 		unix.Close(w.epfd)
 	}()
-	return epollLoop(ctx, w.epfd, 128, func(events []unix.EpollEvent) {
+	return epoll.Loop(ctx, w.epfd, 128, func(events []unix.EpollEvent) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for _, ev := range events {
-			if ready := w.waiters[eventID(ev)]; ready != nil {
+			if ready := w.waiters[epoll.ID(ev)]; ready != nil {
 				wake(ready)
 			}
 		}
