@@ -54,8 +54,8 @@ def fanout(out, prefix):
 
 
 def ramp(out, prefix):
-    print("| run | highest held msgs/s | deliveries/s | top step: server CPU | bench CPU | p99 ms | stopped because |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| run | highest held msgs/s | deliveries/s | top step: server CPU | CPU s / M deliveries | bench CPU | p99 ms | stopped because |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for path in sorted(glob.glob(os.path.join(out, prefix + "*.json"))):
         name = os.path.basename(path)[:-5]
         d = load(out, name)
@@ -64,7 +64,9 @@ def ramp(out, prefix):
         held = [s for s in d["steps"] if s["held"]]
         top = held[-1] if held else d["steps"][0]
         pct = lambda cpu: f"{100 * cpu / top['elapsed_s']:.0f}%" if top["elapsed_s"] else "-"
+        perm = top.get("server_cpu_s_per_million_deliveries")
         print(f"| {name} | {d['highest_held_rate']:,.0f} | {d['highest_held_deliveries_per_s']:,.0f} | {pct(top.get('server_cpu_s', 0))} "
+              f"| {perm if perm is not None else '-'} "
               f"| {pct(top['bench_cpu_s'])} | {top['latency']['p99_ms']:.1f} | {d['stopped_because'][:120]} |")
 
 
@@ -95,7 +97,7 @@ def main():
     for prefix in ("fanout-", "growth-", "cluster-fanout-"):
         print(f"\n## {prefix.rstrip('-')}\n")
         fanout(out, prefix)
-    for prefix in ("ramp-", "ceiling-"):
+    for prefix in ("ramp-", "ceiling-", "fine-"):
         print(f"\n## {prefix.rstrip('-')}\n")
         ramp(out, prefix)
     print("\n## sends, storm, cluster probe\n")
