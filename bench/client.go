@@ -53,9 +53,11 @@ type conn struct {
 	rbuf   []byte
 	ctl    [125]byte
 	ending atomic.Bool // we are closing it; read errors are expected
-	// polled: an event loop reads the socket and closes it when it ends;
-	// close and drop shut it down for the loop to see.
-	polled atomic.Bool
+	// polled: an event loop reads the socket and closes it when it ends
+	// (takeFD); close and drop shut it down for the loop to see. Under
+	// sockMu, which orders taking the descriptor against closing it.
+	sockMu sync.Mutex
+	polled bool
 	// fragmented: a message's first frame was read and its last is to
 	// come; compressed: that message is compressed. Owned by the read side.
 	fragmented, compressed bool
@@ -406,12 +408,35 @@ func (c *conn) drop() {
 // the end and closes the descriptor itself, so its number is never reused
 // under the loop's reads.
 func (c *conn) closeSocket() {
-	if tc, ok := c.nc.(*net.TCPConn); ok && c.polled.Load() {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	if tc, ok := c.nc.(*net.TCPConn); ok && c.polled {
 		tc.CloseRead()
 		tc.CloseWrite()
 		return
 	}
 	c.nc.Close()
+}
+
+// takeFD hands c's descriptor to an event loop, which reads it and closes
+// c when it ends; false when c is not a plain TCP socket or is closed.
+func (c *conn) takeFD() (int, bool) {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return -1, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return -1, false
+	}
+	c.polled = true
+	return fd, true
 }
 
 // dialer opens connections to the target in one dialect.

@@ -36,8 +36,8 @@ type readLoop struct {
 }
 
 // polledConn is a connection the loop reads. The loop owns its read side
-// and closes it; close and drop shut the socket down, which the loop reads
-// as the end.
+// and closes it; close and drop shut the socket down (conn.takeFD), which
+// the loop reads as the end.
 type polledConn struct {
 	id     uint64
 	c      *conn
@@ -58,23 +58,15 @@ const loopBatch = 256
 const loopCloseWait = 10 * time.Second
 
 // poll makes g's event loop c's read side, starting the loop on first use.
-// It reports false when c is not a plain TCP socket (TLS) or the loop
-// can't start; c then gets a goroutine of its own.
+// It reports false when c is not a plain TCP socket (TLS), is closed, or
+// the loop can't start; c then gets a goroutine of its own.
 func (g *group) poll(c *conn, handle func([]byte), done chan struct{}) bool {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	fd := -1
-	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+	if _, ok := c.nc.(*net.TCPConn); !ok {
 		return false
 	}
 	g.mu.Lock()
 	if g.rl == nil && !g.noLoop {
+		var err error
 		if g.rl, err = newReadLoop(g); err != nil {
 			g.noLoop = true
 		}
@@ -82,6 +74,10 @@ func (g *group) poll(c *conn, handle func([]byte), done chan struct{}) bool {
 	l := g.rl
 	g.mu.Unlock()
 	if l == nil {
+		return false
+	}
+	fd, ok := c.takeFD()
+	if !ok {
 		return false
 	}
 	l.add(&polledConn{c: c, fd: fd, handle: handle, done: done})
@@ -102,9 +98,9 @@ func newReadLoop(g *group) (*readLoop, error) {
 
 // add hands p's connection to the loop. Bytes already read past the last
 // frame its owner read are handled first, here: the loop hears of a
-// socket only when more arrives.
+// socket only when more arrives. The socket joins the set and the table
+// together, under mu, so endAll sees it in both or in neither.
 func (l *readLoop) add(p *polledConn) {
-	p.c.polled.Store(true)
 	pend := p.c.unread()
 	used, err := p.c.feed(pend, p.handle)
 	if err != nil {
@@ -120,12 +116,14 @@ func (l *readLoop) add(p *polledConn) {
 	}
 	p.id = l.nextID
 	l.nextID++
-	l.conns[p.id] = p
-	l.mu.Unlock()
 	ev := epoll.Event(unix.EPOLLIN|unix.EPOLLRDHUP, p.id)
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd, &ev); err != nil {
-		l.end(p, fmt.Errorf("epoll_ctl: %w", err))
+		l.mu.Unlock()
+		l.finish(p, fmt.Errorf("epoll_ctl: %w", err))
+		return
 	}
+	l.conns[p.id] = p
+	l.mu.Unlock()
 }
 
 // run waits for readable sockets and reads each once per wake-up (the set
@@ -205,8 +203,8 @@ func (l *readLoop) read(p *polledConn) {
 
 // end takes p out of the loop and ends its connection.
 func (l *readLoop) end(p *polledConn, err error) {
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
 	l.mu.Lock()
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
 	delete(l.conns, p.id)
 	if l.winding && len(l.conns) == 0 {
 		l.stop()

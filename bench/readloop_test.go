@@ -195,3 +195,45 @@ func TestGroupDropEndsTheConnection(t *testing.T) {
 		g.closeAll()
 	})
 }
+
+// TestGroupClosesWhileStarting: connections started while the group is
+// being closed end too, each once, on both read paths.
+func TestGroupClosesWhileStarting(t *testing.T) {
+	readPaths(t, func(t *testing.T, wrap func(*conn)) {
+		tg := wsServer(t, protoV1, func(c net.Conn) { wsutil.ReadClientData(c) })
+		d := testDialer(tg, protoV1)
+		conns := make([]*conn, 30)
+		for i := range conns {
+			c, err := d.dial(context.Background(), i, nil, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrap(c)
+			conns[i] = c
+		}
+		g := newGroup()
+		dones := make(chan (<-chan struct{}), len(conns))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for _, c := range conns {
+				dones <- g.start(c, func([]byte) {})
+			}
+			close(dones)
+		})
+		for len(dones) < len(conns)/2 {
+			time.Sleep(time.Millisecond)
+		}
+		g.closeAll()
+		wg.Wait()
+		for done := range dones {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a connection started while the group closed never ended")
+			}
+		}
+		if err := g.drops(); err != nil {
+			t.Errorf("closing counted drops: %v", err)
+		}
+	})
+}
