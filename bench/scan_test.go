@@ -187,7 +187,8 @@ func TestStamps(t *testing.T) {
 	if len(got) != 2 || got[0] != s || got[1] != probe {
 		t.Errorf("eachStamp found %+v", got)
 	}
-	for _, bad := range []string{"", "~B", "~B1.2.3.4~", "~B1.2.3.4.5", "~Ba.2.3.4.5~", "~B99999999999.0.0.1.1~", strings.Repeat("~B1", 100)} {
+	for _, bad := range []string{"", "~B", "~B1.2.3.4~", "~B1.2.3.4.5", "~Ba.2.3.4.5~", "~B99999999999.0.0.1.1~", strings.Repeat("~B1", 100),
+		"~B1.2.3.4." + strings.Repeat("9", 20) + "~", "~B1..3.4.5~", "~B1.2.3.4.5.~"} {
 		if st, ok := parseStamp([]byte(bad)); ok {
 			t.Errorf("parseStamp(%q) = %+v, want false", bad, st)
 		}
