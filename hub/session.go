@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -267,6 +268,12 @@ func (s *Session) queueSend(ctx context.Context, p *pendingSend) {
 		oldest := s.sends[0]
 		s.mu.Unlock()
 		<-oldest.done
+		// The completer takes oldest out of s.sends once it sees it done.
+		// Until it has, this loop finds oldest again, done, and spins: on a
+		// single processor until the runtime preempts it (10ms), while the
+		// completer it waits for can't run. A fan-out at 2M deliveries/s
+		// spent ~45% of its CPU here. Let the completer run first.
+		runtime.Gosched()
 		s.mu.Lock()
 	}
 	s.sends = append(s.sends, p)
