@@ -45,6 +45,16 @@ func testDialer(tg *target, protocol string) *dialer {
 	return &dialer{target: tg, protocol: protocol, sources: tg.sourceAddrs(4), timeout: 2 * time.Second}
 }
 
+// mustDial opens connection i through d with a readBuf-byte read buffer.
+func mustDial(t *testing.T, d *dialer, i, readBuf int) *conn {
+	t.Helper()
+	c, err := d.dial(context.Background(), i, nil, readBuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestConnFramesPingsAndClose(t *testing.T) {
 	pong := make(chan []byte, 1)
 	tg := wsServer(t, protoV1, func(c net.Conn) {
@@ -61,11 +71,7 @@ func TestConnFramesPingsAndClose(t *testing.T) {
 		ws.WriteFrame(c, ws.NewCloseFrame(ws.NewCloseFrameBody(4008, "too slow")))
 		wsutil.ReadClientData(c) // the close echo
 	})
-	d := testDialer(tg, protoV1)
-	c, err := d.dial(context.Background(), 0, nil, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustDial(t, testDialer(tg, protoV1), 0, 64)
 	g := newGroup()
 	got := make(chan string, 1)
 	done := g.start(c, func(b []byte) {
@@ -84,7 +90,7 @@ func TestConnFramesPingsAndClose(t *testing.T) {
 		t.Errorf("the server read %q", s)
 	}
 	<-done
-	err = g.drops()
+	err := g.drops()
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 4008 || !strings.Contains(err.Error(), "slow consumer") {
 		t.Errorf("drops = %v, want a 4008 slow consumer close", err)

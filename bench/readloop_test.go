@@ -75,10 +75,7 @@ func TestGroupReassemblesSplitFrames(t *testing.T) {
 			}
 			pongs <- n
 		})
-		c, err := testDialer(tg, protoV1).dial(context.Background(), 0, nil, 512)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustDial(t, testDialer(tg, protoV1), 0, 512)
 		wrap(c)
 		g := newGroup()
 		var mu sync.Mutex
@@ -126,10 +123,7 @@ func TestGroupReadsFramesBehindTheHandshake(t *testing.T) {
 			c.Write(b.Bytes())
 			wsutil.ReadClientData(c)
 		})
-		c, err := testDialer(tg, protoV1).dial(context.Background(), 0, nil, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustDial(t, testDialer(tg, protoV1), 0, 64)
 		time.Sleep(50 * time.Millisecond) // all five in the socket
 		first, err := c.next()
 		if err != nil || string(first) != earlyMessage(0) {
@@ -168,10 +162,7 @@ func TestGroupDropEndsTheConnection(t *testing.T) {
 			_, _, err := wsutil.ReadClientData(c)
 			gone <- err
 		})
-		c, err := testDialer(tg, protoV1).dial(context.Background(), 0, nil, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustDial(t, testDialer(tg, protoV1), 0, 64)
 		wrap(c)
 		g := newGroup()
 		done := g.start(c, func([]byte) {})
@@ -204,10 +195,7 @@ func TestGroupClosesWhileStarting(t *testing.T) {
 		d := testDialer(tg, protoV1)
 		conns := make([]*conn, 30)
 		for i := range conns {
-			c, err := d.dial(context.Background(), i, nil, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustDial(t, d, i, 64)
 			wrap(c)
 			conns[i] = c
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 // Loop hands each batch of epfd's ready events (up to size) to handle
-// until ctx ends or handle's caller cancels it. epfd stays the caller's.
+// until ctx ends. epfd stays the caller's.
 //
 // It waits through Go's own poller, which parks the goroutine and frees
 // its processor, rather than in a blocking epoll_wait: a goroutine blocked
