@@ -224,12 +224,15 @@ section_sends() {
 	stop $pid
 }
 
-# section_sendspipe: durable sends with 8 sends in flight per connection
-# (Parley pipelines a connection's sends into the store).
+# section_sendspipe: durable sends with 2, 4 and 8 sends in flight per
+# connection (Parley pipelines a connection's sends into the store), each
+# on a fresh server: deeper pipelines make bigger commits and longer waits.
 section_sendspipe() {
-	start_parley 9601
-	bench sends-parley-sqlite-inflight8 sends --conns 64 --inflight 8 --duration 10s --pid $pid --url ws://127.0.0.1:9601/ws
-	stop $pid
+	for n in 2 4 8; do
+		start_parley 9601
+		bench sends-parley-sqlite-inflight$n sends --conns 64 --inflight $n --duration 10s --pid $pid --url ws://127.0.0.1:9601/ws
+		stop $pid
+	done
 }
 
 section_storm() {
