@@ -26,8 +26,10 @@ Loads a chat server over WebSocket and measures it. Scenarios:
            (a message is delivered after its commit)
   ramp     fanout steps at rising rates until p99 passes --p99-bound or
            anything is lost: the highest rate that held
-  sends    --conns connections each sending as fast as acks come back:
-           acked messages/s and ack latency
+  sends    --conns connections each sending as fast as acks come back,
+           --inflight at a time: acked messages/s and ack latency; with a
+           list of depths (--inflight 1,2,4,8) the most acks/s whose p99
+           stays within --p99-bound
   storm    --conns clients drop at once, --missed messages are sent, all
            reconnect and resume: time until every client caught up
   soak     idle connections, fan-out, joins/leaves, reconnects and history

@@ -10,6 +10,8 @@
 #            chat, node ws
 #   ramp     the same rig at rising rates, for the same four servers
 #   sends    durable sends into SQLite
+#            (sendspipe: 2, 4 and 8 in flight; sendsweep: the most acks/s
+#            within a 20 ms p99, 1 to 8 in flight; both run on request)
 #   storm    5,000 clients drop, 100 messages are sent, all resume
 #   growth   fan-out at 100 msgs/s into rooms of 10, 100, 1,000 and 10,000
 #   cluster  PostgreSQL + Redis + two Parley nodes against a single node
@@ -235,6 +237,14 @@ section_sendspipe() {
 	done
 }
 
+# section_sendsweep: durable sends at 1, 2, 3, 4, 6 and 8 in flight in turn
+# on one server: the most acked messages/s whose p99 stays within 20 ms.
+section_sendsweep() {
+	start_parley 9601
+	bench sends-parley-sqlite-sweep sends --conns 64 --inflight 1,2,3,4,6,8 --p99-bound 20ms --duration 10s --pid $pid --url ws://127.0.0.1:9601/ws
+	stop $pid
+}
+
 section_storm() {
 	start_parley 9601
 	bench storm-parley storm --conns 5000 --missed 100 --pid $pid --url ws://127.0.0.1:9601/ws
@@ -332,7 +342,7 @@ section_cluster() {
 }
 
 # The sections below dig into what the ones above found; they are not run
-# by default: compare.sh DIR OUT fine ceiling idledetail idlecurve compression stormscale sendsscale procs gogc soak
+# by default: compare.sh DIR OUT fine ceiling idledetail idlecurve compression stormscale sendspipe sendsweep sendsscale procs gogc soak
 
 # section_fine: the 50 ms ramp again in ×1.1 steps from below where the
 # ×1.5 ramps stop, so the ceiling shows at a tenth's resolution: Parley's

@@ -77,6 +77,15 @@ def other(out):
             l = d["ack_latency"]
             print(f"- {os.path.basename(path)[:-5]}: {d['acked_per_s']:,.0f} acked msgs/s over {d['conns']} connections, "
                   f"ack p50 {l['p50_ms']:.1f} ms, p99 {l['p99_ms']:.1f} ms, server CPU {d.get('server_cpu_s', 0):.2f} s")
+        elif d and "steps" in d:  # several depths in turn (--inflight 1,2,4)
+            best = d.get("best")
+            bound = f"p99 ≤ {d['p99_bound_ms']:g} ms" if d.get("p99_bound_ms") else "no p99 bound"
+            held = f"{best['acked_per_s']:,.0f}/s at {best['inflight']} in flight" if best else "none"
+            print(f"- {os.path.basename(path)[:-5]} ({d['conns']} connections, {bound}): best {held}")
+            for st in d["steps"]:
+                l = st["ack_latency"]
+                print(f"  - {st['inflight']} in flight: {st['acked_per_s']:,.0f}/s, p50 {l['p50_ms']:.1f} ms, p99 {l['p99_ms']:.1f} ms"
+                      + ("" if st["held"] else f" (did not hold: {st['reason']})"))
     for path in sorted(glob.glob(os.path.join(out, "storm*.json"))):
         d = load(out, os.path.basename(path)[:-5])
         if d and "resume_all_s" in d:

@@ -161,6 +161,45 @@ func TestBenchSends(t *testing.T) {
 	}
 }
 
+// TestBenchSendsDepths runs sends at two depths in turn: each is measured
+// on its own, the best is the fastest that held, and a bound no depth can
+// meet leaves none.
+func TestBenchSendsDepths(t *testing.T) {
+	s := benchServer(t)
+	res := runBench(t, "sends", "--url", s.wsURL(""), "--conns", "4", "--inflight", "1,4", "--duration", "1s")
+	steps, _ := res["steps"].([]any)
+	if len(steps) != 2 {
+		t.Fatalf("steps = %v, want two", res["steps"])
+	}
+	fastest := 0.0
+	for i, want := range []float64{1, 4} {
+		step := steps[i].(map[string]any)
+		if got := num(t, step, "inflight"); got != want {
+			t.Errorf("step %d: inflight %v, want %v", i, got, want)
+		}
+		if acked, sent := num(t, step, "acked"), num(t, step, "sent"); acked < 20 || acked != sent {
+			t.Errorf("step %d: sent %v, acked %v", i, sent, acked)
+		}
+		if held, _ := step["held"].(bool); !held {
+			t.Errorf("step %d did not hold without a bound: %v", i, step["reason"])
+		}
+		fastest = max(fastest, num(t, step, "acked_per_s"))
+	}
+	if got := num(t, res, "best.acked_per_s"); got != fastest {
+		t.Errorf("best acked_per_s = %v, want the fastest step's %v", got, fastest)
+	}
+
+	res = runBench(t, "sends", "--url", s.wsURL(""), "--conns", "2", "--inflight", "1,2", "--duration", "300ms", "--p99-bound", "1us")
+	if res["best"] != nil {
+		t.Errorf("best = %v under a 1µs bound, want none", res["best"])
+	}
+	for _, st := range res["steps"].([]any) {
+		if reason, _ := st.(map[string]any)["reason"].(string); !strings.Contains(reason, "over the 1µs bound") {
+			t.Errorf("reason %q, want the p99 bound named", reason)
+		}
+	}
+}
+
 func TestBenchStorm(t *testing.T) {
 	s := benchServer(t)
 	res := runBench(t, "storm", "--url", s.wsURL(""), "--conns", "50", "--missed", "20")
