@@ -41,6 +41,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"sends", "--inflight", "1,x"}, "--inflight"},
 		{[]string{"sends", "--inflight", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"}, "at most 16"},
 		{[]string{"sends", "--inflight", "1,2", "--p99-bound", "-1s"}, "--p99-bound"},
+		{[]string{"sends", "--inflight", "4", "--p99-bound", "20ms"}, "a list"},
 		{[]string{"sends", "--proto", "text"}, "parley.v1"},
 		{[]string{"storm", "--missed", "1001"}, "--missed"},
 		{[]string{"storm", "--proto", "text"}, "parley.v1"},

@@ -60,6 +60,9 @@ func (c *sendsConfig) check(cm *common) error {
 	k.dur("duration", c.duration, 100*time.Millisecond, 24*time.Hour)
 	if c.p99Bound != 0 {
 		k.dur("p99-bound", c.p99Bound, time.Microsecond, time.Hour)
+		if len(c.depths) == 1 {
+			k.fail("--p99-bound picks the best of several depths: give --inflight a list (1,2,4,8)")
+		}
 	}
 	return k.err
 }
@@ -136,6 +139,12 @@ func (c *sendsConfig) run(ctx context.Context, e *env) (*outcome, error) {
 		o, _, err := c.measure(ctx, e, c.depths[0], "")
 		return o, err
 	}
+	return c.sweep(ctx, e)
+}
+
+// sweep measures each depth in turn, on new connections and rooms, and
+// finds the one with the most acks/s among those that held.
+func (c *sendsConfig) sweep(ctx context.Context, e *env) (*outcome, error) {
 	out := &sendsSweep{Scenario: "sends", URL: e.target.display, Conns: c.n, Rooms: c.rooms, Size: c.size,
 		DurationS: c.duration.Seconds(), P99BoundMS: ms(c.p99Bound)}
 	var best *outcome
