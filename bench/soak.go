@@ -95,6 +95,7 @@ type soakResult struct {
 	Receivers  int              `json:"receivers"`
 	Churners   int              `json:"churners"`
 	Ops        map[string]int64 `json:"ops"`
+	LastOpErr  string           `json:"last_op_error,omitempty"` // what the last failed operation said
 	Fanout     *phaseResult     `json:"fanout"`
 	Samples    []soakSample     `json:"samples"`
 	RSS        trend            `json:"rss"`
@@ -180,6 +181,9 @@ func (c *soakConfig) run(ctx context.Context, e *env) (*outcome, error) {
 	for k, v := range ops {
 		res.Ops[k] = v.Load()
 	}
+	if msg := lastOpErr.Load(); msg != nil {
+		res.LastOpErr = *msg
+	}
 	var ts, rss, gor []float64
 	for _, s := range samples {
 		ts = append(ts, s.TS)
@@ -199,8 +203,8 @@ func (c *soakConfig) run(ctx context.Context, e *env) (*outcome, error) {
 		{"server RSS", trendText(res.RSS, fmtBytes)},
 		{"server goroutines", trendText(res.Goroutines, func(v int64) string { return fmt.Sprint(v) })},
 	}
-	if s := lastOpErr.Load(); s != nil {
-		rows = append(rows, row{"last operation error", *s})
+	if res.LastOpErr != "" {
+		rows = append(rows, row{"last operation error", res.LastOpErr})
 	}
 	var lat *Histogram
 	if phaseRes != nil {

@@ -265,7 +265,7 @@ func TestBenchSoak(t *testing.T) {
 		"--pid", strconv.Itoa(os.Getpid()))
 	assertClean(t, res["fanout"].(map[string]any), num(t, res, "fanout.sent")*5)
 	if v := num(t, res, "ops.errors"); v != 0 {
-		t.Errorf("operation errors: %v", res["ops"])
+		t.Errorf("operation errors: %v; the last: %v", res["ops"], res["last_op_error"])
 	}
 	if num(t, res, "ops.reconnects")+num(t, res, "ops.history")+num(t, res, "ops.joins")+num(t, res, "ops.leaves") < 10 {
 		t.Errorf("too few operations: %v", res["ops"])
