@@ -68,12 +68,20 @@ func (a *Accounts) Create(ctx context.Context, name, password string, admin bool
 	return u, nil
 }
 
-// Login checks name and password and starts a session. Failures are
-// throttled per remote address and per name.
+// Login checks name and password and starts a session. Attempts are
+// throttled per remote address and per name (see Throttle).
 func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (Session, error) {
-	keys := []string{"ip:" + remoteIP, "name:" + strings.ToLower(name)}
+	// No account has a name that ValidateUserName refuses, so there is
+	// nothing to check or throttle, and an arbitrary string never becomes a
+	// key of the throttle's table.
+	if parley.ValidateUserName(name) != nil {
+		return Session{}, errBadLogin
+	}
+	ipKey, nameKey := "ip:"+remoteIP, "name:"+strings.ToLower(name)
+	var ticket *Ticket
 	if a.Throttle != nil {
-		if wait := a.Throttle.Wait(keys...); wait > 0 {
+		var wait time.Duration
+		if ticket, wait = a.Throttle.Attempt(ipKey, nameKey); wait > 0 {
 			return Session{}, &protocol.RateLimitError{RetryAfter: wait}
 		}
 	}
@@ -81,20 +89,18 @@ func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (
 	switch {
 	case parley.ErrorCode(err) == parley.ENOTFOUND:
 		VerifyPassword(dummyHash(), password) // take as long as a wrong password
-		err = errBadLogin
+		return Session{}, errBadLogin
 	case err != nil:
+		if ticket != nil {
+			a.Throttle.Refund(ticket) // the store failed, not the client
+		}
 		return Session{}, fmt.Errorf("auth: finding account %q: %w", name, err)
 	case !VerifyPassword(acct.PasswordHash, password) || acct.Disabled:
-		err = errBadLogin
+		return Session{}, errBadLogin
 	}
-	if err != nil {
-		if a.Throttle != nil {
-			a.Throttle.Fail(keys...)
-		}
-		return Session{}, err
-	}
-	if a.Throttle != nil {
-		a.Throttle.Succeed(keys...)
+	if ticket != nil {
+		a.Throttle.Refund(ticket)
+		a.Throttle.Clear(nameKey)
 	}
 	return a.startSession(ctx, acct)
 }

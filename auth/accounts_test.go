@@ -191,8 +191,28 @@ func TestAccountsLoginThrottle(t *testing.T) {
 	if _, err := a.Login(ctx, "ann", pw, "10.0.0.1"); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
-	if _, err := a.Login(ctx, "ann", "wrong password", "10.0.0.1"); parley.ErrorCode(err) != parley.EUNAUTHORIZED {
-		t.Errorf("one failure after a success: %v, want unauthorized (not locked)", err)
+	// The success cleared ann's name, not the address: a right password
+	// for one name says nothing of the other names tried from it.
+	if _, err := a.Login(ctx, "ann", "wrong password", "10.0.0.2"); parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+		t.Errorf("ann's name after a success: %v, want unauthorized (not locked)", err)
+	}
+	if _, err := a.Login(ctx, "cid", "wrong password", "10.0.0.1"); parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+		t.Errorf("the address after a success: %v, want unauthorized (its lockout passed)", err)
+	}
+	if _, err := a.Login(ctx, "dan", "wrong password", "10.0.0.1"); !isRateLimited(err) {
+		t.Errorf("the address after a success and a sixth failure: %v, want rate_limited", err)
+	}
+
+	// A name no account can have is refused without being counted, so
+	// arbitrary strings never fill the throttle's table.
+	long := strings.Repeat("x", 60<<10)
+	for range 2 * freeFailures {
+		if _, err := a.Login(ctx, long, "wrong password", "10.0.0.3"); parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+			t.Fatalf("an invalid name: %v, want unauthorized", err)
+		}
+	}
+	if _, err := a.Login(ctx, "bob", pw, "10.0.0.3"); err != nil {
+		t.Errorf("bob after invalid names from his address: %v", err)
 	}
 }
 

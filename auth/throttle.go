@@ -7,13 +7,19 @@ import (
 
 // Throttle slows password guessing: after freeFailures failed logins for a
 // key (an IP address or an account name), each further attempt must wait,
-// twice as long per failure, up to maxLockout. A success clears the key.
-// It is safe for concurrent use.
+// twice as long per failure, up to maxLockout. It is safe for concurrent use.
+//
+// An attempt is counted as a failure when it begins, not when its password
+// turns out wrong: checking a password takes tens of milliseconds, and a
+// burst of concurrent guesses would otherwise all be checked before the
+// first failure was recorded. A right password takes its attempt back
+// (Refund).
 type Throttle struct {
 	now func() time.Time
 
-	mu   sync.Mutex
-	keys map[string]*attempts
+	mu        sync.Mutex
+	keys      map[string]*attempts
+	nextSweep time.Time
 }
 
 type attempts struct {
@@ -22,13 +28,26 @@ type attempts struct {
 	until    time.Time // no attempt before this
 }
 
+// Ticket is one attempt that Attempt counted, for Refund to take back.
+type Ticket struct {
+	keys []string
+	// locks are the lockouts the attempt set (zero where it set none) and
+	// the ones they replaced, by key.
+	locks, replaced []time.Time
+}
+
 const (
 	freeFailures = 5
 	maxLockout   = 15 * time.Minute
 	// forgetAfter drops a key that has been quiet this long.
 	forgetAfter = time.Hour
-	// sweepAt bounds the map: past this many keys, quiet ones are dropped.
-	sweepAt = 10000
+	// sweepAt bounds the map: past this many keys, quiet ones are dropped,
+	// at most every sweepEvery.
+	sweepAt    = 10000
+	sweepEvery = time.Minute
+	// maxKeys bounds it when too many keys failed within the hour (many
+	// addresses, say): unlocked keys go first, then any.
+	maxKeys = 100000
 )
 
 // NewThrottle returns a throttle reading time from now (time.Now if nil).
@@ -39,9 +58,11 @@ func NewThrottle(now func() time.Time) *Throttle {
 	return &Throttle{now: now, keys: make(map[string]*attempts)}
 }
 
-// Wait returns how long the keys must still wait before an attempt; zero
-// means go ahead.
-func (t *Throttle) Wait(keys ...string) time.Duration {
+// Attempt asks to try a password for keys. When one of them is locked it
+// returns how long it must still wait, and counts nothing. Otherwise it
+// counts the attempt as a failure of every key, locking the keys the
+// failure would lock, and returns the ticket that Refund takes back.
+func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -51,22 +72,12 @@ func (t *Throttle) Wait(keys ...string) time.Duration {
 			wait = max(wait, a.until.Sub(now))
 		}
 	}
-	return wait
-}
-
-// Fail records a failed attempt for every key.
-func (t *Throttle) Fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.keys) > sweepAt {
-		for k, a := range t.keys {
-			if now.Sub(a.last) > forgetAfter {
-				delete(t.keys, k)
-			}
-		}
+	if wait > 0 {
+		return nil, wait
 	}
-	for _, k := range keys {
+	t.bound(now)
+	tk := &Ticket{keys: keys, locks: make([]time.Time, len(keys)), replaced: make([]time.Time, len(keys))}
+	for i, k := range keys {
 		a := t.keys[k]
 		if a == nil || now.Sub(a.last) > forgetAfter {
 			a = &attempts{}
@@ -76,16 +87,71 @@ func (t *Throttle) Fail(keys ...string) {
 		a.last = now
 		if over := a.failures - freeFailures; over >= 0 {
 			lock := time.Second << min(over, 20)
+			tk.replaced[i] = a.until
 			a.until = now.Add(min(lock, maxLockout))
+			tk.locks[i] = a.until
+		}
+	}
+	return tk, 0
+}
+
+// Refund takes back the failure that tk counted, and the lockout it set
+// unless a later attempt has set another. The keys keep their earlier
+// failures: a right password for one name says nothing about the other
+// names tried from the same address.
+func (t *Throttle) Refund(tk *Ticket) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, k := range tk.keys {
+		a := t.keys[k]
+		if a == nil {
+			continue // cleared or swept since
+		}
+		a.failures = max(a.failures-1, 0)
+		if !tk.locks[i].IsZero() && a.until.Equal(tk.locks[i]) {
+			a.until = tk.replaced[i]
 		}
 	}
 }
 
-// Succeed clears the keys.
-func (t *Throttle) Succeed(keys ...string) {
+// Clear forgets keys: an account's name once its owner logged in.
+func (t *Throttle) Clear(keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
+		delete(t.keys, k)
+	}
+}
+
+// bound keeps the map's size in check, at a cost per attempt that stays
+// small however many keys there are: past sweepAt keys it drops those quiet
+// for an hour, once every sweepEvery; at maxKeys it drops a quarter of
+// them, unlocked keys first.
+func (t *Throttle) bound(now time.Time) {
+	if len(t.keys) > sweepAt && !now.Before(t.nextSweep) {
+		t.nextSweep = now.Add(sweepEvery)
+		for k, a := range t.keys {
+			if now.Sub(a.last) > forgetAfter {
+				delete(t.keys, k)
+			}
+		}
+	}
+	if len(t.keys) < maxKeys {
+		return
+	}
+	keep := maxKeys * 3 / 4
+	for k, a := range t.keys {
+		if len(t.keys) <= keep {
+			return
+		}
+		if !a.until.After(now) {
+			delete(t.keys, k)
+		}
+	}
+	for k := range t.keys {
+		if len(t.keys) <= keep {
+			return
+		}
 		delete(t.keys, k)
 	}
 }
