@@ -11,33 +11,35 @@ import (
 	"github.com/parleychat/parley"
 )
 
-// appendOp is an Append for the writer: m in, and m and dup out.
+// appendOp is an Append for the writer: in is the message asked for; out
+// and dup the outcome, which appendTx sets whole each time it runs (a batch
+// may be written twice, see commitBatch).
 type appendOp struct {
-	m   parley.Message
-	dup bool
+	in, out parley.Message
+	dup     bool
 }
 
 // Append stores m through the writer; see parley.MessageStore. m.Seq and
 // m.TS are ignored and assigned. A nil error means the message is committed.
 func (s *Store) Append(ctx context.Context, m parley.Message) (parley.Message, bool, error) {
-	a := &appendOp{m: m}
+	a := &appendOp{in: m}
 	if err := s.w.Do(ctx, op{app: a}); err != nil {
 		return parley.Message{}, false, fmt.Errorf("sqlite: append: %w", err)
 	}
-	return a.m, a.dup, nil
+	return a.out, a.dup, nil
 }
 
 // QueueAppend stores m like Append without waiting for the commit: done gets
 // the outcome on the writer goroutine. Appends queued by one goroutine are
 // stored in the order queued (see parley.MessageStore).
 func (s *Store) QueueAppend(ctx context.Context, m parley.Message, done func(parley.Message, bool, error)) {
-	a := &appendOp{m: m}
+	a := &appendOp{in: m}
 	s.w.Queue(ctx, op{app: a}, func(err error) {
 		if err != nil {
 			done(parley.Message{}, false, fmt.Errorf("sqlite: append: %w", err))
 			return
 		}
-		done(a.m, a.dup, nil)
+		done(a.out, a.dup, nil)
 	})
 }
 
@@ -53,7 +55,7 @@ func (s *Store) QueueAppend(ctx context.Context, m parley.Message, done func(par
 // well as two in different batches.
 func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 	ctx := context.Background()
-	m := a.m
+	m := a.in
 	ts := s.now().UnixMilli()
 	head, err := s.head(ctx, tx, m.Room, ts)
 	if err != nil {
@@ -66,7 +68,7 @@ func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 	switch {
 	case err == nil:
 		s.heads.advance(m.Room, m.Seq)
-		a.m = m
+		a.out, a.dup = m, false
 		return nil
 	case isNonceConflict(err):
 		orig, ferr := scanMessage(s.inTx(ctx, tx, s.stmts.findNonce).QueryRowContext(ctx,
@@ -74,7 +76,7 @@ func (s *Store) appendTx(tx *sql.Tx, a *appendOp) error {
 		if ferr != nil {
 			return fmt.Errorf("insert message: %w; find nonce: %w", classify(err), classify(ferr))
 		}
-		a.m, a.dup = orig, true
+		a.out, a.dup = orig, true
 		return nil
 	default:
 		return fmt.Errorf("insert message: %w", classify(err))

@@ -3,12 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/parleychat/parley"
+	msqlite "modernc.org/sqlite"
 )
 
 func openTest(t *testing.T) *Store {
@@ -30,7 +33,7 @@ type batchOf struct {
 }
 
 func (b *batchOf) append(ctx context.Context, m parley.Message) *appendOp {
-	a := &appendOp{m: m}
+	a := &appendOp{in: m}
 	b.ctxs, b.ops = append(b.ctxs, ctx), append(b.ops, op{app: a})
 	return a
 }
@@ -75,7 +78,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 			t.Errorf("request %d: error %v, want code %q", i, errs[i], want)
 		}
 	}
-	if first.m.Seq != 1 || first.dup || second.m.Seq != 1 || !second.dup || second.m.Text != "one" || third.m.Seq != 2 {
+	if first.out.Seq != 1 || first.dup || second.out.Seq != 1 || !second.dup || second.out.Text != "one" || third.out.Seq != 2 {
 		t.Errorf("appends got %+v, %+v, %+v; want seq 1, its dup, seq 2", first, second, third)
 	}
 	if head, _ := s.Head(ctx, "r"); head != 2 {
@@ -169,8 +172,8 @@ func TestAppendFailsAlone(t *testing.T) {
 			t.Errorf("request %d: error %v, want an error: %v", i, errs[i], want)
 		}
 	}
-	if first.m.Seq != 1 || first.dup || again.m.Seq != 1 || !again.dup || second.m.Seq != 2 || second.dup {
-		t.Errorf("appends got %+v, %+v, %+v; want seq 1, its dup, seq 2", first.m, again.m, second.m)
+	if first.out.Seq != 1 || first.dup || again.out.Seq != 1 || !again.dup || second.out.Seq != 2 || second.dup {
+		t.Errorf("appends got %+v, %+v, %+v; want seq 1, its dup, seq 2", first.out, again.out, second.out)
 	}
 	if head, _ := s.Head(ctx, "r"); head != 2 {
 		t.Errorf("Head = %d, want 2", head)
@@ -203,5 +206,53 @@ func TestWriterPragmas(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %d, want %d", pragma, got, want)
 		}
+	}
+}
+
+// secondCallFails counts calls to the SQL function second_call_fails, which
+// fails its second call: a statement that succeeds when the batch is first
+// written and fails when it is written again.
+var secondCallFails atomic.Int64
+
+func init() {
+	msqlite.MustRegisterScalarFunction("second_call_fails", 0, func(*msqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		if secondCallFails.Add(1) == 2 {
+			return nil, errors.New("injected: the second call fails")
+		}
+		return int64(0), nil
+	})
+}
+
+// TestRetriedBatchResetsOutcomes: a batch written twice must not keep the
+// first attempt's outcome. Here a retry is taken for a duplicate of the
+// append before it on the first pass; on the second that append fails, so
+// the retry is stored, and must say so (a duplicate isn't broadcast).
+func TestRetriedBatchResetsOutcomes(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if _, err := s.wdb.Exec(`CREATE TEMP TRIGGER flaky BEFORE INSERT ON messages
+		WHEN NEW.text = 'one' BEGIN SELECT second_call_fails(); END;
+		CREATE TEMP TRIGGER fail BEFORE INSERT ON messages
+		WHEN NEW.text = 'fail' BEGIN SELECT RAISE(ABORT, 'injected'); END`); err != nil {
+		t.Fatal(err)
+	}
+	secondCallFails.Store(0)
+	alice := parley.User{ID: "u1", Name: "alice"}
+
+	b := &batchOf{s: s}
+	b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one", Nonce: "n"})
+	retry := b.append(ctx, parley.Message{Room: "r", From: alice, Text: "one, retried", Nonce: "n"})
+	b.append(ctx, parley.Message{Room: "r", From: alice, Text: "fail"})
+	errs := b.run()
+
+	if errs[0] == nil || errs[1] != nil || errs[2] == nil {
+		t.Fatalf("errors %v; want the first and the third to fail", errs)
+	}
+	if retry.dup || retry.out.Seq != 1 || retry.out.Text != "one, retried" {
+		t.Errorf("the retry: %+v, dup %v; want it stored as seq 1, not a duplicate", retry.out, retry.dup)
+	}
+	msgs, err := s.Messages(ctx, "r", 0, 10, 10)
+	if err != nil || len(msgs) != 1 || msgs[0].Text != "one, retried" {
+		t.Errorf("stored %+v (err %v); want the retry alone", msgs, err)
 	}
 }

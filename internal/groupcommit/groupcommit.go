@@ -259,19 +259,24 @@ func (w *Writer[T]) run() {
 
 // collect adds the requests already waiting to batch, then, with a window,
 // those arriving within it, up to maxBatch.
+//
+// The backlog goes first, every round: the writer may have taken the wake
+// that announced it, and Queue's callers, who don't block, would otherwise
+// starve behind a steady line of Do's. takeBacklog wakes the writer again
+// for what a full batch leaves behind.
 func (w *Writer[T]) collect(batch []*request[T]) []*request[T] {
 	var window <-chan time.Time
 	yielded := false
 	for len(batch) < w.maxBatch {
+		before := len(batch)
+		if batch = w.takeBacklog(batch); len(batch) > before {
+			continue
+		}
 		select {
 		case r := <-w.reqs:
 			batch = append(batch, r)
 			continue
 		default:
-		}
-		before := len(batch)
-		if batch = w.takeBacklog(batch); len(batch) > before {
-			continue
 		}
 		if !yielded {
 			// Let the goroutines that are about to write run first: on a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -219,5 +220,39 @@ func TestQueueAfterClose(t *testing.T) {
 	w.Queue(context.Background(), 1, func(err error) { got = err })
 	if !errors.Is(got, errClosed) {
 		t.Fatalf("queued after Close: %v, want %v", got, errClosed)
+	}
+}
+
+// TestQueuedBeforeWaitingDos: an op queued while a batch commits goes into
+// the next batch even when enough Do's wait to fill it, and is answered
+// without any later write to wake the writer.
+func TestQueuedBeforeWaitingDos(t *testing.T) {
+	c := &recorder{hold: make(chan struct{}), started: make(chan struct{}, 10)}
+	w := Start(Options{MaxBatch: 2, Closed: errClosed}, c.commit)
+	defer w.Close()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Do(context.Background(), 0) }) // the first batch, held
+	<-c.started
+	queued := make(chan error, 1)
+	w.Queue(context.Background(), 100, func(err error) { queued <- err })
+	for _, op := range []int{1, 2} {
+		wg.Go(func() { _ = w.Do(context.Background(), op) })
+	}
+	time.Sleep(20 * time.Millisecond) // the Do's wait behind the held batch
+	close(c.hold)
+	select {
+	case err := <-queued:
+		if err != nil {
+			t.Fatalf("queued op: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queued op was not answered: the writer lost its wake-up")
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.batches) < 2 || !slices.Contains(c.batches[1], 100) {
+		t.Errorf("batches %v: the queued op should share the batch after the held one", c.batches)
 	}
 }
