@@ -91,8 +91,9 @@ func (v *JWTVerifier) Verify(token string) (parley.Principal, error) {
 		}
 		return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: %s.", reason)
 	}
-	if c.Subject == "" || len(c.Subject) > 120 {
-		return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: sub must name the user (1-120 bytes).")
+	// The user's id is "ext:" and sub, and must be a valid user id.
+	if c.Subject == "" || len(c.Subject) > 120 || parley.ValidateUserID(parley.ExternalIDPrefix+c.Subject) != nil {
+		return parley.Principal{}, parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: sub must name the user (1-120 bytes of UTF-8, no control characters).")
 	}
 	if err := validateDisplayName(c.Name); err != nil {
 		return parley.Principal{}, err
@@ -161,9 +162,11 @@ func validateDisplayName(name string) error {
 	if name == "" || utf8.RuneCountInString(name) > maxExternalNameLen || !utf8.ValidString(name) {
 		return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name must be 1-%d characters.", maxExternalNameLen)
 	}
+	// Printable only: besides control characters this keeps out format
+	// characters such as U+202E, which would make a name display as another.
 	for _, r := range name {
-		if unicode.IsControl(r) {
-			return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name has control characters.")
+		if !unicode.IsPrint(r) {
+			return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name has a character that is not printable (%U).", r)
 		}
 	}
 	return nil

@@ -313,7 +313,7 @@ func TestJWTClaims(t *testing.T) {
 	refused(t, v, sign(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Hour).Unix() }), "not valid yet")
 	refused(t, v, sign(func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), "exp not a number")
 
-	for name, sub := range map[string]any{"absent": nil, "empty": "", "too long": strings.Repeat("1", 121)} {
+	for name, sub := range map[string]any{"absent": nil, "empty": "", "too long": strings.Repeat("1", 121), "NUL": "u\x00", "newline": "u\n1"} {
 		tok := sign(func(c jwt.MapClaims) {
 			if sub == nil {
 				delete(c, "sub")
@@ -332,14 +332,16 @@ func TestJWTClaims(t *testing.T) {
 	}
 
 	for name, n := range map[string]any{
-		"absent":     nil,
-		"empty":      "",
-		"65 chars":   strings.Repeat("é", 65),
-		"newline":    "Ann\nAdmin",
-		"NUL":        "Ann\x00",
-		"DEL":        "Ann\x7f",
-		"C1 control": "Ann\u0085",
-		"not string": 42,
+		"absent":        nil,
+		"empty":         "",
+		"65 chars":      strings.Repeat("é", 65),
+		"newline":       "Ann\nAdmin",
+		"NUL":           "Ann\x00",
+		"DEL":           "Ann\x7f",
+		"C1 control":    "Ann\u0085",
+		"bidi override": "Ann\u202eelA",
+		"zero width":    "An\u200bn",
+		"not string":    42,
 	} {
 		tok := sign(func(c jwt.MapClaims) {
 			if n == nil {

@@ -360,6 +360,8 @@ func TestRooms(t *testing.T) {
 	expect(t, "dm- name", e.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "dm-abc"}), 400, "bad_request")
 	expect(t, "unknown member", e.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "y", "members": []string{"u_nobody"}}), 404, "not_found")
 	expect(t, "topic too long", e.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "z", "topic": strings.Repeat("t", 257)}), 413, "too_large")
+	expect(t, "topic with NUL", e.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "z", "topic": "a\x00"}), 400, "bad_request")
+	expect(t, "member id with NUL", e.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "z", "members": []string{"u\x00"}}), 400, "bad_request")
 	expect(t, "no credentials", e.do(t, "POST", "/api/rooms", "", map[string]any{"name": "w"}), 401, "unauthorized")
 
 	list := e.do(t, "GET", "/api/rooms", bob, nil)
@@ -414,6 +416,8 @@ func TestMessages(t *testing.T) {
 	expect(t, "empty text", post("  ", "n3"), 400, "bad_request")
 	expect(t, "no nonce", post("hi", ""), 400, "bad_request")
 	expect(t, "long nonce", post("hi", strings.Repeat("n", 65)), 400, "bad_request")
+	expect(t, "text with NUL", post("hi \x00", "n3"), 400, "bad_request")
+	expect(t, "nonce with NUL", post("hi", "n\x00"), 400, "bad_request")
 	expect(t, "bad room", e.do(t, "POST", "/api/rooms/Dev/messages", ann, map[string]string{"text": "hi", "nonce": "x"}), 400, "bad_request")
 	expect(t, "no credentials", e.do(t, "POST", "/api/rooms/dev/messages", "", map[string]string{"text": "hi", "nonce": "x"}), 401, "unauthorized")
 	expect(t, "a from field", e.do(t, "POST", "/api/rooms/dev/messages", ann, map[string]any{"text": "hi", "nonce": "x", "from": "bob"}), 400, "bad_request")

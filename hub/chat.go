@@ -55,8 +55,8 @@ func (h *Hub) Post(ctx context.Context, p parley.Principal, room, text, nonce st
 	if err := protocol.ValidateText(text, h.limits.MaxText); err != nil {
 		return parley.Message{}, err
 	}
-	if nonce == "" || len([]rune(nonce)) > parley.MaxNonceLen {
-		return parley.Message{}, parley.Errorf(parley.EBADREQUEST, "A message needs a nonce of 1-%d characters, unique per room, so a retry is never stored twice.", parley.MaxNonceLen)
+	if err := parley.ValidateNonce(nonce); err != nil {
+		return parley.Message{}, err
 	}
 	if ok, wait := h.apiLimits.take(p.ID, h.now()); !ok {
 		return parley.Message{}, &protocol.RateLimitError{RetryAfter: wait}
@@ -93,12 +93,16 @@ func (h *Hub) CreateRoom(ctx context.Context, p parley.Principal, name string, k
 		return none, parley.Errorf(parley.EFORBIDDEN, "Guests may only use public rooms; sign in to create a private one.")
 	case !p.MayUseRoom(name):
 		return none, parley.Errorf(parley.EFORBIDDEN, "Your token does not allow the room %s.", name)
-	case len([]rune(topic)) > parley.MaxTopicLen:
-		return none, parley.Errorf(parley.ETOOLARGE, "The topic is over %d characters.", parley.MaxTopicLen)
 	case len(members) > protocol.MaxMembers:
 		return none, parley.Errorf(parley.EBADREQUEST, "A new room may name at most %d members; invite the rest later.", protocol.MaxMembers)
 	}
+	if err := parley.ValidateTopic(topic); err != nil {
+		return none, err
+	}
 	for _, id := range members {
+		if err := parley.ValidateUserID(id); err != nil {
+			return none, err
+		}
 		if _, err := h.store.User(ctx, id); err != nil {
 			if parley.ErrorCode(err) == parley.ENOTFOUND {
 				return none, parley.Errorf(parley.ENOTFOUND, "There is no user with id %q.", id)
@@ -121,6 +125,9 @@ func (h *Hub) CreateRoom(ctx context.Context, p parley.Principal, name string, k
 func (h *Hub) OpenDirect(ctx context.Context, p parley.Principal, peerID string) (parley.Room, parley.User, error) {
 	if p.Kind == parley.KindGuest {
 		return parley.Room{}, parley.User{}, parley.Errorf(parley.EFORBIDDEN, "Guests may only use public rooms; sign in to talk directly.")
+	}
+	if err := parley.ValidateUserID(peerID); err != nil {
+		return parley.Room{}, parley.User{}, err
 	}
 	if peerID == p.ID {
 		return parley.Room{}, parley.User{}, parley.Errorf(parley.EBADREQUEST, "A direct conversation needs someone else.")

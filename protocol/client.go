@@ -293,7 +293,7 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 		if w.has&fUser == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A %s frame needs a user (a user id).", w.Type)
 		}
-		if err := validateUserID(w.User); err != nil {
+		if err := parley.ValidateUserID(w.User); err != nil {
 			return f, err
 		}
 		f.User = w.User
@@ -305,8 +305,8 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 		f.Seq = w.Seq
 	}
 	if slices.Contains(allowed, "topic") && w.has&fTopic != 0 {
-		if n := utf8.RuneCountInString(w.Topic); n > parley.MaxTopicLen {
-			return f, parley.Errorf(parley.ETOOLARGE, "The topic is %d characters long; the limit is %d.", n, parley.MaxTopicLen)
+		if err := parley.ValidateTopic(w.Topic); err != nil {
+			return f, err
 		}
 		f.Topic = w.Topic
 	} else if w.Type == TypeTopic {
@@ -322,11 +322,8 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 			f.Since = &since
 		}
 	case TypeSend:
-		if w.has&fNonce == 0 || w.Nonce == "" {
-			return f, parley.Errorf(parley.EBADREQUEST, "A send needs a nonce (1-%d characters, unique per room) so a retry is never stored twice.", parley.MaxNonceLen)
-		}
-		if n := utf8.RuneCountInString(w.Nonce); n > parley.MaxNonceLen {
-			return f, parley.Errorf(parley.EBADREQUEST, "The nonce is %d characters long; use at most %d.", n, parley.MaxNonceLen)
+		if err := parley.ValidateNonce(w.Nonce); err != nil {
+			return f, err
 		}
 		f.Nonce = w.Nonce
 		if w.has&fText == 0 {
@@ -356,7 +353,7 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 			return f, parley.Errorf(parley.EBADREQUEST, "A new room may name at most %d members, not %d; invite the rest later.", MaxMembers, len(w.Members))
 		}
 		for _, m := range w.Members {
-			if err := validateUserID(m); err != nil {
+			if err := parley.ValidateUserID(m); err != nil {
 				return f, err
 			}
 		}
@@ -389,20 +386,10 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 	return f, nil
 }
 
-// maxUserIDLen bounds a user id: local ids are short, external ones are
-// "ext:" and the token's sub.
-const maxUserIDLen = 128
 
-func validateUserID(id string) error {
-	if id == "" || len(id) > maxUserIDLen || !utf8.ValidString(id) {
-		return parley.Errorf(parley.EBADREQUEST, "A user is named by its id: 1-%d bytes, as frames show it.", maxUserIDLen)
-	}
-	return nil
-}
-
-// ValidateText checks a message text: not empty (nor only white space) and
-// at most maxText Unicode code points, so 1024 Chinese characters pass where
-// 1024 bytes would not.
+// ValidateText checks a message text: not empty (nor only white space), at
+// most maxText Unicode code points, so 1024 Chinese characters pass where
+// 1024 bytes would not, and no control characters but tabs and line breaks.
 func ValidateText(text string, maxText int) error {
 	if strings.TrimSpace(text) == "" {
 		return parley.Errorf(parley.EBADREQUEST, "The message is empty; write something first.")
@@ -413,7 +400,7 @@ func ValidateText(text string, maxText int) error {
 	if n := utf8.RuneCountInString(text); n > maxText {
 		return parley.Errorf(parley.ETOOLARGE, "The message is %d characters long; the limit is %d.", n, maxText)
 	}
-	return nil
+	return parley.CheckTextChars(text)
 }
 
 // jsonProblem turns a decoding error into a short phrase for the client.

@@ -161,6 +161,19 @@ func TestDecode(t *testing.T) {
 		{name: "ideographic space text", in: send("\u3000\u00a0"), code: parley.EBADREQUEST, id: "s1", mention: "empty"},
 		{name: "text of max_text+1 characters", in: send(strings.Repeat("a", 1025)), code: parley.ETOOLARGE, id: "s1", mention: "1024"},
 		{name: "text of max_text+1 Chinese characters", in: send(strings.Repeat("中", 1025)), code: parley.ETOOLARGE, id: "s1", mention: "1025"},
+
+		// Control characters: none in nonces and user ids; tabs and line
+		// breaks only in texts and topics.
+		{name: "text with a tab and line breaks", in: send("a\tb\r\nc"),
+			want: ClientFrame{Type: TypeSend, ID: "s1", Room: "lobby", Text: "a\tb\r\nc", Nonce: "n1"}},
+		{name: "text with NUL", in: send("hi \u0000"), code: parley.EBADREQUEST, id: "s1", mention: "U+0000"},
+		{name: "text with ESC", in: send("\u001b[31mred"), code: parley.EBADREQUEST, id: "s1", mention: "U+001B"},
+		{name: "text with a C1 control", in: send("a\u0085b"), code: parley.EBADREQUEST, id: "s1", mention: "U+0085"},
+		{name: "nonce with NUL", in: sendNonce("n\u0000"), code: parley.EBADREQUEST, id: "s2", mention: "U+0000"},
+		{name: "nonce with a tab", in: sendNonce("n\t1"), code: parley.EBADREQUEST, id: "s2", mention: "U+0009"},
+		{name: "topic with NUL", in: `{"type":"topic","room":"lobby","topic":"a\u0000"}`, code: parley.EBADREQUEST, mention: "U+0000"},
+		{name: "user id with NUL", in: `{"type":"kick","room":"lobby","user":"u\u0000"}`, code: parley.EBADREQUEST, mention: "U+0000"},
+		{name: "member id with NUL", in: `{"type":"create_room","room":"x","kind":"private","members":["u\u0000"]}`, code: parley.EBADREQUEST, mention: "U+0000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
