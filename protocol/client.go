@@ -386,7 +386,6 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 	return f, nil
 }
 
-
 // ValidateText checks a message text: not empty (nor only white space), at
 // most maxText Unicode code points, so 1024 Chinese characters pass where
 // 1024 bytes would not, and no control characters but tabs and line breaks.
