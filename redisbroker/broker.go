@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -38,6 +39,12 @@ var _ parley.Broker = (*Broker)(nil)
 func Open(url string, log *slog.Logger) (*Broker, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
+		// net/url's errors quote the whole URL, password included; what
+		// it says of the problem is enough.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("redisbroker: parsing the URL: %w", err)
 	}
 	// Fail fast while Redis is away: a publish that can't go out is

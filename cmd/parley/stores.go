@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/parleychat/parley"
@@ -54,19 +55,27 @@ func openBroker(url string, log *slog.Logger) (parley.Broker, error) {
 	return redisbroker.Open(url, log)
 }
 
-// redact hides the password of a URL in messages and logs.
-func redact(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return url
+// redact hides what may be secret in a --store or --broker value, for
+// messages and logs: a URL's password, wherever its last '@' puts it (a raw
+// '@' in a password is common), and password parameters; and the whole value
+// when it is not a URL, since a key=value connection string can hold one.
+func redact(s string) string {
+	if s == "" {
+		return ""
 	}
-	creds, host, ok := strings.Cut(rest, "@")
+	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return url
+		return "(not a URL, not shown)"
 	}
-	user, _, _ := strings.Cut(creds, ":")
-	return scheme + "://" + user + ":***@" + host
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, _, _ := strings.Cut(rest[:at], ":")
+		rest = user + ":***@" + rest[at+1:]
+	}
+	return scheme + "://" + passwordParam.ReplaceAllString(rest, "${1}***")
 }
+
+// passwordParam matches the value of a URL parameter named *password.
+var passwordParam = regexp.MustCompile(`(?i)([?&][a-z_]*password=)[^&#]*`)
 
 // migrateCommand runs "parley migrate": it applies the schema migrations
 // that serve would apply at start.
