@@ -80,6 +80,9 @@ func (p *poller) add(c *conn) error {
 	p.mu.Unlock()
 	if err := p.ctl(c, unix.EPOLL_CTL_ADD); err != nil {
 		p.forget(c)
+		// The caller falls back to a read goroutine, which keeps its
+		// read deadline only while pollID says "not in the event loop".
+		c.pollID = 0
 		return err
 	}
 	return nil
