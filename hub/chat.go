@@ -150,15 +150,20 @@ func (h *Hub) OpenDirect(ctx context.Context, p parley.Principal, peerID string)
 	return room, peer, nil
 }
 
-// Rooms lists the rooms p is a member of.
+// Rooms lists the rooms p is a member of and may read.
 func (h *Hub) Rooms(ctx context.Context, p parley.Principal) ([]parley.RoomMembership, error) {
 	rooms, err := h.store.RoomsOf(ctx, p.ID)
 	if err != nil {
 		return nil, storeError("listing rooms", err)
 	}
+	// Only those p may read: a token limited to some rooms, or a guest made
+	// a member of a private or direct room by someone else, must not even
+	// learn the others' names and topics.
 	out := rooms[:0]
+	now := h.now()
 	for _, r := range rooms {
-		if p.MayUseRoom(r.Room.Name) {
+		d := parley.Decision{Principal: p, Room: r.Room, Action: parley.ActRead, Member: parley.Membership{Role: r.Role}, Now: now}
+		if parley.Authorize(d) == nil {
 			out = append(out, r)
 		}
 	}

@@ -189,3 +189,60 @@ func TestRoomPassesMerge(t *testing.T) {
 		t.Errorf("a message into a quiet room waited %v", d)
 	}
 }
+
+// hookSink is a directSink that runs during once, inside its next TryWrite:
+// something another goroutine does while a send is writing.
+type hookSink struct {
+	*directSink
+	during func()
+}
+
+func (h *hookSink) TryWrite(bufs [][]byte) (int, error) {
+	n, err := h.directSink.TryWrite(bufs)
+	if f := h.during; f != nil {
+		h.during = nil
+		f()
+	}
+	return n, err
+}
+
+// TestCloseFinishesAStartedFrame: a close while a send has written part of
+// a frame never puts the close frame (or anything else) inside that frame:
+// the frame is finished first or, when the peer has stopped reading, the
+// connection is dropped without a close frame.
+func TestCloseFinishesAStartedFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		capBytes int
+		during   func(q *sendQueue)
+		want     string
+		code     int
+	}{
+		{"close", 1 << 10, func(q *sendQueue) { q.close(1001, "bye") }, "hello" + "close 1001 bye", 1001},
+		{"overflow meanwhile", 4, func(q *sendQueue) { q.push([]byte("12345")) }, "hel", closeSlowConsumer},
+		{"overflow by the rest", 1, nil, "hel", closeSlowConsumer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snk := &hookSink{directSink: newDirectSink(3)} // takes "hel" of "hello"
+			done := make(chan int, 1)
+			q := newSendQueue(snk, rawFramer{}, tc.capBytes, func(code int) { done <- code })
+			if tc.during != nil {
+				snk.during = func() { tc.during(q) }
+			}
+			q.send([][]byte{[]byte("hello"), []byte("world")})
+			if tc.during == nil {
+				q.close(1001, "bye") // too late: the overflow closed it
+			}
+			if code := awaitDone(t, q, done); code != tc.code {
+				t.Fatalf("closed with %d, want %d", code, tc.code)
+			}
+			var got []byte
+			for len(snk.writes) > 0 {
+				got = append(got, bytes.Join(<-snk.writes, nil)...)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("the peer read %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -170,17 +170,26 @@ func (h *Hub) checkMessageAction(ctx context.Context, p parley.Principal, room s
 }
 
 // evict removes every connection of userID from room, after the member
-// event that says why has been queued to them.
+// event that says why has been queued to them, and refuses their joins
+// under way.
 func (h *Hub) evict(room, userID string) {
 	r := h.openRoom(room)
 	if r == nil {
 		return
 	}
+	// The event waits in the outbox, and a pass skips whoever is no longer
+	// a member: let it reach the evicted first.
+	r.settle()
 	r.mu.Lock()
 	var gone []*Session
 	for s := range r.members {
 		if s.principal.ID == userID {
 			gone = append(gone, s)
+		}
+	}
+	for s, j := range r.joins {
+		if s.principal.ID == userID {
+			j.evicted = true
 		}
 	}
 	r.mu.Unlock()

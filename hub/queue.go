@@ -99,9 +99,23 @@ func (q *sendQueue) send(frames [][]byte) bool {
 	}
 	// Only what the socket didn't take counts against the cap: a pass may
 	// carry more than the cap to a client that reads it all at once.
-	if rest := unwritten(frames, n); len(rest) > 0 && q.admitLocked(rest) {
+	rest, cut := unwritten(frames, n)
+	switch {
+	case len(rest) == 0:
+	case q.admitLocked(rest):
 		q.frames = append(rest, q.frames...)
 		q.bytes += buffersLen(rest)
+	case cut && q.overflow:
+		// The peer has part of a frame and isn't reading: a close frame
+		// would land inside that frame, so the connection ends without one.
+		q.frames, q.bytes = nil, 0
+	case cut:
+		// A close came while writing: the frame the peer has started must
+		// end before anything else, the close frame included, or the peer
+		// reads garbage. The frames not started are dropped, like pushes
+		// after the close.
+		q.frames = append([][]byte{rest[0]}, q.frames...)
+		q.bytes += len(rest[0])
 	}
 	if len(q.frames) == 0 && !q.closing {
 		q.writing = false
@@ -275,15 +289,15 @@ func buffersLen(frames [][]byte) int {
 
 // unwritten returns what is left of frames after n bytes were written, in a
 // new slice (frames itself may be shared), the first one cut where the write
-// stopped.
-func unwritten(frames [][]byte, n int) [][]byte {
+// stopped; cut reports that the write stopped inside a frame.
+func unwritten(frames [][]byte, n int) (rest [][]byte, cut bool) {
 	for i, f := range frames {
 		if n < len(f) {
-			rest := make([][]byte, 0, len(frames)-i)
+			rest = make([][]byte, 0, len(frames)-i)
 			rest = append(rest, f[n:])
-			return append(rest, frames[i+1:]...)
+			return append(rest, frames[i+1:]...), n > 0
 		}
 		n -= len(f)
 	}
-	return nil
+	return nil, false
 }

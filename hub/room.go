@@ -53,6 +53,14 @@ type member struct {
 	standing parley.Membership
 }
 
+// pendingJoin is what a join under way must know of its user's standing:
+// its admission was read from the store before a change the room has
+// applied since, which found no member to update or evict.
+type pendingJoin struct {
+	standing *parley.Membership // the latest, if it changed
+	evicted  bool
+}
+
 // target is one member's share of a fan-out pass.
 type target struct {
 	s        *Session
@@ -85,7 +93,10 @@ type room struct {
 	pending  map[parley.Seq]*outMessage
 	gapTimer *time.Timer
 	members  map[*Session]*member
-	online   map[string]*presence // by user id
+	// joins are the joins under way (see expect), with the moderation of
+	// their user that the room saw meanwhile.
+	joins  map[*Session]*pendingJoin
+	online map[string]*presence // by user id
 	// arrivals are the same in the order they arrived, with the departed
 	// among them until they are more than half (see dropIfOfflineLocked).
 	arrivals []*presence
@@ -421,8 +432,9 @@ func (r *room) recentLocked(from, until parley.Seq) ([]*outMessage, bool) {
 
 // join adds s to the room and sends it the joined frame, then the backlog
 // after since (the last replayTail messages when since is nil; none when
-// replay is false), then live messages, with nothing lost or repeated at the
-// seam between backlog and live.
+// replay is false; its newest within s's replay budget), then live
+// messages, with nothing lost or repeated at the seam between backlog and
+// live.
 func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Seq, replay bool, adm admission) error {
 	// Events for the other nodes go out once the room's lock is released,
 	// which every path below does before this deferred call runs.
@@ -433,6 +445,8 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 		}
 	}()
 	r.mu.Lock()
+	pending := r.joins[s]
+	delete(r.joins, s)
 	if !r.loaded {
 		if err := r.loadLocked(ctx); err != nil {
 			r.mu.Unlock()
@@ -442,18 +456,30 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 		events = append(events, event{Room: r.name, Kind: evSync})
 	}
 	r.info = adm.room
+	s.mu.Lock()
+	closed, held := s.closed, s.rooms.get(r.name) == r
+	s.mu.Unlock()
+	if closed {
+		// The connection ended since Session.join recorded this room, and
+		// its cleanup has left the room already: a member added now would
+		// stay online for good.
+		r.mu.Unlock()
+		return nil
+	}
+	if !held || pending != nil && pending.evicted {
+		// A kick or a ban came after the admission was read: it found no
+		// member here to remove (or removed the one this join renews).
+		r.mu.Unlock()
+		if s.forget(r.name, r) {
+			r.hub.release(r)
+		}
+		return parley.Errorf(parley.EFORBIDDEN, "You were removed from %s while joining it.", r.name)
+	}
+	if pending != nil && pending.standing != nil {
+		adm.member = *pending.standing
+	}
 	m := r.members[s]
 	if m == nil {
-		s.mu.Lock()
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
-			// The connection ended since Session.join recorded this room, and
-			// its cleanup has left the room already: a member added now would
-			// stay online for good.
-			r.mu.Unlock()
-			return nil
-		}
 		m = &member{}
 		r.members[s] = m
 		if r.addLocalLocked(s.principal.User) {
@@ -476,7 +502,7 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 		return nil
 	}
 	if cached, ok := r.recentLocked(from, until); ok {
-		s.pushMessages(r, cached)
+		s.pushMessages(r, cached, nil)
 		r.mu.Unlock()
 		return nil
 	}
@@ -495,9 +521,29 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 			backlog[i] = &outMessage{msg: msg}
 		}
 	}
-	s.pushMessages(r, append(backlog, *m.held...))
+	s.pushMessages(r, backlog, *m.held)
 	m.held = nil
 	return err
+}
+
+// expect tells the room that s is about to join it, before the join's
+// admission is read: until join (or unexpect), moderation of s's user is
+// kept for the join, which would otherwise add a member with the standing
+// it had before.
+func (r *room) expect(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.joins == nil {
+		r.joins = make(map[*Session]*pendingJoin)
+	}
+	r.joins[s] = &pendingJoin{}
+}
+
+// unexpect forgets a join that ends before room.join.
+func (r *room) unexpect(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.joins, s)
 }
 
 // replayStart is the first seq a join replays: after since, or the recent
@@ -585,11 +631,17 @@ func (r *room) applyFrame(ev event) {
 	}
 }
 
-// setStandingLocked updates the cached standing of userID's sessions.
+// setStandingLocked updates the cached standing of userID's sessions,
+// joined or joining.
 func (r *room) setStandingLocked(userID string, m parley.Membership) {
 	for s, mem := range r.members {
 		if s.principal.ID == userID {
 			mem.standing = m
+		}
+	}
+	for s, j := range r.joins {
+		if s.principal.ID == userID {
+			j.standing = &m
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -418,4 +422,102 @@ func TestOnlineOrderAfterDepartures(t *testing.T) {
 	if len(r.arrivals) > 4 {
 		t.Fatalf("%d entries in arrivals for 2 online users: the departed are never swept", len(r.arrivals))
 	}
+}
+
+// historyFrame is a history reply as these tests read it.
+type historyFrame struct {
+	Type     string `json:"type"`
+	Messages []struct {
+		Seq parley.Seq `json:"seq"`
+	} `json:"messages"`
+	More bool `json:"more"`
+}
+
+// TestReplayAndHistoryBoundedByBytes: messages of the longest text, which
+// JSON escaping makes six times longer, must not overflow the connection's
+// queue when a resume or a history page carries many of them. The replay
+// is the newest that fit, and history pages back to the oldest.
+func TestReplayAndHistoryBoundedByBytes(t *testing.T) {
+	const n = 200
+	h, st := newTestHub(t, Options{})
+	text := strings.Repeat("<", h.limits.MaxText) // \u003c on the wire
+	for range n {
+		appendMessage(t, st, "r", user("bob"), text)
+	}
+	// The bound is on the messages; a history frame wraps them in a few
+	// bytes more.
+	bound, envelope := h.opts.QueueBytes/4, 100
+
+	s, snk := connect(t, h, user("alice"), ModeJSON)
+	if f := join(t, s, snk, "r", ptr[parley.Seq](0)); f.Head != n {
+		t.Fatalf("head %d, want %d", f.Head, n)
+	}
+	s.PushControl(marker)
+	got := make(map[parley.Seq]bool)
+	first, size := parley.Seq(0), 0
+	for {
+		raw := snk.next(t)
+		if bytes.Equal(raw, marker) {
+			break
+		}
+		f := decodeFrame(t, raw)
+		if f.Type != protocol.TypeMessage || first != 0 && f.Seq != first+parley.Seq(len(got)) {
+			t.Fatalf("got %s frame seq %d after %d replayed from %d, want the next message", f.Type, f.Seq, len(got), first)
+		}
+		if first == 0 {
+			first = f.Seq
+		}
+		got[f.Seq] = true
+		size += len(raw)
+	}
+	if first+parley.Seq(len(got))-1 != n {
+		t.Fatalf("replayed %d messages from %d, want the newest up to %d", len(got), first, n)
+	}
+	if size > bound {
+		t.Fatalf("replayed %d bytes, over the bound of %d", size, bound)
+	}
+	if first <= 1 {
+		t.Fatalf("replayed all %d messages (%d bytes); the test needs more than the bound", len(got), size)
+	}
+
+	// The client pages back from the first seq it got, as protocol.md says.
+	for before, more := first, true; more; {
+		s.Handle(context.Background(), fmt.Appendf(nil, `{"type":"history","id":"h","room":"r","before":%d,"limit":200}`, before))
+		raw := snk.next(t)
+		var page historyFrame
+		if err := json.Unmarshal(raw, &page); err != nil || page.Type != protocol.TypeHistory {
+			t.Fatalf("got %.200s, want a history page", raw)
+		}
+		if len(raw) > bound+envelope {
+			t.Fatalf("a history page of %d bytes, over the bound of %d", len(raw), bound)
+		}
+		if len(page.Messages) == 0 || page.Messages[len(page.Messages)-1].Seq != before-1 {
+			t.Fatalf("page before %d: %d messages ending at %v", before, len(page.Messages), page.Messages)
+		}
+		for i, m := range page.Messages {
+			if got[m.Seq] || i > 0 && m.Seq != page.Messages[i-1].Seq+1 {
+				t.Fatalf("page before %d repeats or skips at seq %d", before, m.Seq)
+			}
+			got[m.Seq] = true
+		}
+		before, more = page.Messages[0].Seq, page.More
+	}
+	if len(got) != n {
+		t.Fatalf("replay and history gave %d messages, want all %d", len(got), n)
+	}
+	// The newest page too.
+	s.Handle(context.Background(), []byte(`{"type":"history","id":"h","room":"r","limit":200}`))
+	raw := snk.next(t)
+	var page historyFrame
+	if err := json.Unmarshal(raw, &page); err != nil || page.Type != protocol.TypeHistory {
+		t.Fatalf("got %.200s, want a history page", raw)
+	}
+	if len(page.Messages) == 0 || page.Messages[len(page.Messages)-1].Seq != n || !page.More || len(raw) > bound+envelope {
+		t.Fatalf("the newest page: %d messages ending at %v, more %v, %d bytes; want the newest up to %d, more, within %d bytes",
+			len(page.Messages), page.Messages, page.More, len(raw), n, bound)
+	}
+	if snk.isClosed() {
+		t.Fatal("the connection was closed")
+	}
+	expectMarker(t, s, snk)
 }

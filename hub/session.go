@@ -110,7 +110,14 @@ func (s *Session) Touch() { s.lastRead.Store(s.hub.now().UnixNano()) }
 
 // Handle processes one complete message from the peer. Errors go back to the
 // peer as frames; nothing a peer sends can make Handle fail.
+//
+// The store calls a frame makes share one StoreTimeout: a join reads the
+// room's head under the room's lock, and a stalled database must not hold
+// the room, nor the connection, for longer. (A send's store write outlives
+// Handle and has a timeout of its own.)
 func (s *Session) Handle(ctx context.Context, data []byte) {
+	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
+	defer cancel()
 	s.Touch()
 	if s.mode == ModeText {
 		s.handleText(ctx, data)
@@ -182,18 +189,30 @@ func (s *Session) joined(name string) *room {
 }
 
 func (s *Session) join(ctx context.Context, f protocol.ClientFrame) error {
-	adm, err := s.hub.admit(ctx, s.principal, f.Room, parley.ActJoin, "")
-	if err != nil {
-		return err
-	}
+	// The room is held before the admission is read, so that a kick or a
+	// ban meanwhile reaches this join (room.expect).
 	r := s.joined(f.Room)
-	if r == nil {
+	fresh := r == nil
+	if fresh {
+		var err error
 		if r, err = s.hub.acquire(f.Room); err != nil {
 			return err
 		}
+	}
+	r.expect(s)
+	adm, err := s.hub.admit(ctx, s.principal, f.Room, parley.ActJoin, "")
+	if err != nil {
+		r.unexpect(s)
+		if fresh {
+			s.hub.release(r)
+		}
+		return err
+	}
+	if fresh {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			r.unexpect(s)
 			s.hub.release(r)
 			return nil
 		}
@@ -294,12 +313,24 @@ func (s *Session) queueSend(ctx context.Context, p *pendingSend) {
 // complete is the completer: while sends are in flight it waits for the
 // oldest, takes every later one the store has answered too, delivers their
 // messages and queues their acks in the room's fan-out right behind them,
-// so it never waits for the fan-out and the sender sees its message first.
+// so the sender sees its message first. It waits for a fan-out only to keep
+// the acks in order (see replyIn), and before it ends.
 func (s *Session) complete() {
 	var batch []*pendingSend
+	// last is the room whose fan-out took the latest ack, nil when it went
+	// straight to the queue.
+	var last *room
 	for {
 		s.mu.Lock()
 		if len(s.sends) == 0 {
+			if last != nil {
+				// The next completer must not overtake that ack with one
+				// through another room's fan-out: end once it is handed over.
+				s.mu.Unlock()
+				last.settle()
+				last = nil
+				continue
+			}
 			s.completing = false
 			s.sends = nil
 			s.mu.Unlock()
@@ -316,24 +347,31 @@ func (s *Session) complete() {
 			}
 			s.hub.stored(p.stored, p.dup)
 			if s.mode == ModeJSON {
-				s.replyIn(p.stored.Room, s.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
+				last = s.replyIn(last, p.stored.Room, s.encode(protocol.Ack{Type: protocol.TypeAck, ID: p.id, Room: p.stored.Room, Seq: p.stored.Seq, Nonce: p.stored.Nonce}))
 			}
 		}
 		clear(batch)
 	}
 }
 
-// replyIn sends a reply about a room behind what the room's fan-out has
-// queued, or at once if the room isn't open here.
-func (s *Session) replyIn(roomName string, frame []byte) {
+// replyIn sends an ack behind what the room's fan-out has queued, or at
+// once if the room isn't open here, and returns the room it went through
+// (nil: none). Each room's flusher runs on its own, so an ack through
+// another room than last, the previous ack's, first waits until last has
+// handed that one over: acks go out in the order of the sends.
+func (s *Session) replyIn(last *room, roomName string, frame []byte) *room {
 	r := s.hub.openRoom(roomName)
+	if last != nil && last != r {
+		last.settle()
+	}
 	if r == nil {
 		s.queue.send([][]byte{frame})
-		return
+		return nil
 	}
 	r.mu.Lock()
 	r.enqueueLocked(outFrame{wire: frame, to: s})
 	r.mu.Unlock()
+	return r
 }
 
 // takeAnswered moves the oldest sends the store has answered, in order,
@@ -375,6 +413,10 @@ func (s *Session) history(ctx context.Context, f protocol.ClientFrame) error {
 	objs := make([]json.RawMessage, len(msgs))
 	for i, m := range msgs {
 		objs[i] = protocol.AppendMessageObject(nil, m)
+	}
+	// The oldest messages over the budget are left for the next page.
+	if start := newestFitting(len(objs), s.replayBudget(), func(i int) int { return len(objs[i]) + 1 }); start > 0 {
+		objs, more = objs[start:], true
 	}
 	s.pushFrame(s.encode(protocol.History{Type: protocol.TypeHistory, ID: f.ID, Room: f.Room, Messages: objs, More: more}))
 	return nil
@@ -432,18 +474,54 @@ func (s *Session) settle() {
 	}
 }
 
-// pushMessages queues room messages for this session in one go. Called
-// with r.mu held.
-func (s *Session) pushMessages(r *room, outs []*outMessage) {
-	if len(outs) == 0 {
+// replayShare is the share of a connection's queue cap that a replay, or a
+// history page, may fill with messages (a quarter: 256 KiB by default).
+// MaxReplay and the history limit count messages, and escaping can make a
+// message's frame six times its text, so a count alone can overflow the
+// queue, and a client resuming from the same seq would overflow it again
+// on every reconnect. A quarter leaves room for a replay, the page before
+// it and the live messages, before the client has read any of them.
+const replayShare = 4
+
+// replayBudget is how many bytes of messages a replay or a history page
+// sends this session.
+func (s *Session) replayBudget() int { return s.queue.capBytes / replayShare }
+
+// newestFitting returns where the newest of n items whose sizes together
+// fit in budget start, size(i) being item i's. The newest one is always
+// in, so a client paging back always gets somewhere.
+func newestFitting(n, budget int, size func(i int) int) int {
+	start, total := n, 0
+	for start > 0 {
+		if total += size(start - 1); total > budget && start < n {
+			break
+		}
+		start--
+	}
+	return start
+}
+
+// pushMessages queues a join's replay for this session in one go: the
+// newest of backlog that fit in its replay budget, then live, the messages
+// that arrived while the backlog was read. A cut backlog starts after
+// since+1, which tells the client to page back with history; live is never
+// cut, or the seam would have a gap. Called with r.mu held.
+func (s *Session) pushMessages(r *room, backlog, live []*outMessage) {
+	backlog = backlog[newestFitting(len(backlog), s.replayBudget(), func(i int) int {
+		return len(r.frameFor(backlog[i], s.mode, s.compress))
+	}):]
+	if len(backlog)+len(live) == 0 {
 		return
 	}
-	frames := make([][]byte, len(outs))
-	for i, out := range outs {
-		frames[i] = r.frameFor(out, s.mode, s.compress)
+	frames := make([][]byte, 0, len(backlog)+len(live))
+	for _, out := range backlog {
+		frames = append(frames, r.frameFor(out, s.mode, s.compress))
+	}
+	for _, out := range live {
+		frames = append(frames, r.frameFor(out, s.mode, s.compress))
 	}
 	if s.queue.push(frames...) {
-		s.hub.stats.delivered.Add(int64(len(outs)))
+		s.hub.stats.delivered.Add(int64(len(frames)))
 	}
 }
 

@@ -214,10 +214,16 @@ func (c *client) sendJSON(v any) {
 
 func (c *client) sendRaw(b []byte) {
 	c.tb.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
-	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+	if err := c.trySendRaw(b); err != nil {
 		c.tb.Fatalf("write: %v", err)
 	}
+}
+
+// trySendRaw writes b and returns the write's error, for a test in which
+// the server may have closed the connection.
+func (c *client) trySendRaw(b []byte) error {
+	c.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
 func (c *client) id() string { return fmt.Sprintf("r%d", c.nextID.Add(1)) }
