@@ -124,7 +124,7 @@ type Hub struct {
 	clustered bool
 	// sendLimit is each connection's, and each user's over HTTP.
 	sendLimit rateLimit
-	// apiLimits rate-limits posts made over HTTP, per user.
+	// apiLimits rate-limits posts made over HTTP, and edits, per user.
 	apiLimits userLimits
 
 	mu       sync.Mutex

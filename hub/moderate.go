@@ -117,7 +117,13 @@ func (h *Hub) SetTopic(ctx context.Context, p parley.Principal, name, topic stri
 }
 
 // Edit replaces the text of p's own message seq and tells the room.
+//
+// An edit reaches every member as a send does, so edits are limited at the
+// send rate too, per user (the bucket of posts over HTTP), from either way in.
 func (h *Hub) Edit(ctx context.Context, p parley.Principal, name string, seq parley.Seq, text string) error {
+	if ok, wait := h.apiLimits.take(p.ID, h.now()); !ok {
+		return &protocol.RateLimitError{RetryAfter: wait}
+	}
 	if err := h.checkMessageAction(ctx, p, name, seq, parley.ActEditOwn); err != nil {
 		return err
 	}

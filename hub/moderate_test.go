@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -191,5 +192,28 @@ func TestRoomsListsWhatMayBeRead(t *testing.T) {
 	}
 	if got := names(parley.Principal{User: bob, Kind: parley.KindExternal, Rooms: []string{"secret"}}); !slices.Equal(got, []string{"secret"}) {
 		t.Errorf("a token for secret only: %v, want secret only", got)
+	}
+}
+
+// TestEditsAreRateLimited: edits reach every member like sends, so a user
+// can't flood a room by editing one message over and over.
+func TestEditsAreRateLimited(t *testing.T) {
+	ctx := context.Background()
+	h, st := newTestHub(t, Options{Limits: protocol.Limits{Rate: 1, Burst: 2}})
+	bob := guest(t, st, "bob")
+	p := parley.Principal{User: bob, Kind: parley.KindGuest}
+	m := appendMessage(t, st, "r", bob, "first")
+	for i := range 2 {
+		if err := h.Edit(ctx, p, "r", m.Seq, fmt.Sprint("edit ", i)); err != nil {
+			t.Fatalf("edit %d within the burst: %v", i, err)
+		}
+	}
+	var rl *protocol.RateLimitError
+	err := h.Edit(ctx, p, "r", m.Seq, "one too many")
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || parley.ErrorCode(err) != parley.ERATELIMITED {
+		t.Fatalf("edit over the burst: %v, want rate_limited with a wait", err)
+	}
+	if got, _, _ := st.History(ctx, "r", 0, 1); len(got) != 1 || got[0].Text != "edit 1" {
+		t.Errorf("the refused edit changed the message: %+v", got)
 	}
 }
