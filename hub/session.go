@@ -113,11 +113,10 @@ func (s *Session) Touch() { s.lastRead.Store(s.hub.now().UnixNano()) }
 //
 // The store calls a frame makes share one StoreTimeout: a join reads the
 // room's head under the room's lock, and a stalled database must not hold
-// the room, nor the connection, for longer. (A send's store write outlives
-// Handle and has a timeout of its own.)
+// the room, nor the connection, for longer. A send's store write outlives
+// Handle and has a timeout of its own; typing and ping use no store, and
+// these three, the frequent ones, make no timer.
 func (s *Session) Handle(ctx context.Context, data []byte) {
-	ctx, cancel := context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
-	defer cancel()
 	s.Touch()
 	if s.mode == ModeText {
 		s.handleText(ctx, data)
@@ -127,6 +126,13 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 	if err != nil {
 		s.replyError(f.ID, err)
 		return
+	}
+	switch f.Type {
+	case protocol.TypeSend, protocol.TypeTyping, protocol.TypePing:
+	default:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.hub.opts.StoreTimeout)
+		defer cancel()
 	}
 	switch f.Type {
 	case protocol.TypeJoin:
