@@ -208,8 +208,9 @@ func (h *hookSink) TryWrite(bufs [][]byte) (int, error) {
 
 // TestCloseFinishesAStartedFrame: a close while a send has written part of
 // a frame never puts the close frame (or anything else) inside that frame:
-// the frame is finished first or, when the peer has stopped reading, the
-// connection is dropped without a close frame.
+// the send's frames are written first, as anything queued before a close,
+// or, when the peer has stopped reading, the connection is dropped without
+// a close frame.
 func TestCloseFinishesAStartedFrame(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -218,7 +219,7 @@ func TestCloseFinishesAStartedFrame(t *testing.T) {
 		want     string
 		code     int
 	}{
-		{"close", 1 << 10, func(q *sendQueue) { q.close(1001, "bye") }, "hello" + "close 1001 bye", 1001},
+		{"close", 1 << 10, func(q *sendQueue) { q.close(1001, "bye") }, "hello" + "world" + "close 1001 bye", 1001},
 		{"overflow meanwhile", 4, func(q *sendQueue) { q.push([]byte("12345")) }, "hel", closeSlowConsumer},
 		{"overflow by the rest", 1, nil, "hel", closeSlowConsumer},
 	} {

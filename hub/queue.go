@@ -112,10 +112,10 @@ func (q *sendQueue) send(frames [][]byte) bool {
 	case cut:
 		// A close came while writing: the frame the peer has started must
 		// end before anything else, the close frame included, or the peer
-		// reads garbage. The frames not started are dropped, like pushes
-		// after the close.
-		q.frames = append([][]byte{rest[0]}, q.frames...)
-		q.bytes += len(rest[0])
+		// reads garbage; the rest follow it, as what was queued before a
+		// close is written before the close frame.
+		q.frames = append(rest, q.frames...)
+		q.bytes += buffersLen(rest)
 	}
 	if len(q.frames) == 0 && !q.closing {
 		q.writing = false

@@ -471,6 +471,9 @@ func (r *room) join(ctx context.Context, s *Session, id string, since *parley.Se
 		// member here to remove (or removed the one this join renews).
 		r.mu.Unlock()
 		if s.forget(r.name, r) {
+			// A re-join: the kick may have found the member but not yet
+			// removed it, and having lost forget to this join, it won't.
+			r.leave(s, false)
 			r.hub.release(r)
 		}
 		return parley.Errorf(parley.EFORBIDDEN, "You were removed from %s while joining it.", r.name)
