@@ -201,28 +201,40 @@ func TestUserCommands(t *testing.T) {
 func TestCommandLineUsage(t *testing.T) {
 	data := t.TempDir()
 	tok := []string{"token", "--user", "42", "--name", "Ann", "--jwt-secret", jwtTestSecret}
+	empty := t.TempDir()
 	for _, tc := range []struct {
 		args  []string
 		stdin string
 		want  string
+		env   map[string]string
 	}{
-		{[]string{"user"}, "", "needs a subcommand"},
-		{[]string{"user", "frob"}, "", `unknown subcommand "frob"`},
-		{[]string{"user", "add", "--data", data}, "pw\n", "takes 1 argument(s), got 0"},
-		{[]string{"user", "add", "--data", data, "a", "b"}, "pw\n", "takes 1 argument(s), got 2"},
-		{[]string{"user", "list", "--data", data, "x"}, "", "takes 0 argument(s), got 1"},
-		{[]string{"user", "add", "--data", data, "carol"}, "", "no password on stdin"},
-		{[]string{"user", "add", "--data", data, "carol"}, "\n", "no password on stdin"},
-		{[]string{"user", "add", "--bogus", "carol"}, "pw\n", "-bogus"},
-		{[]string{"token"}, "", "--user and --name are required"},
-		{[]string{"token", "--user", "42", "--name", "Ann"}, "", "--jwt-secret"},
-		{append(tok, "--ttl", "-1h"), "", "--ttl must be positive"},
-		{append(tok, "--ttl", "soon"), "", "soon"},
-		{append(tok, "--rooms", "Big Room"), "", "--rooms"},
-		{append(tok, "--rooms", ","), "", "--rooms names no room"},
-		{append(tok, "extra"), "", `unexpected argument "extra"`},
+		{args: []string{"serve", "--bogus"}, want: "-bogus"},
+		{args: []string{"serve", "--rate", "NaN"}, want: "--rate must be a number above 0"},
+		{args: []string{"serve", "--rate", "Inf"}, want: "--rate must be a number above 0"},
+		{args: []string{"serve", "--max-text", "1000000000000000000"}, want: "--max-text must be between 1 and 65536"},
+		{args: []string{"serve", "--shutdown-grace", "0s"}, want: "--shutdown-grace must be above 0"},
+		{args: []string{"serve"}, env: map[string]string{"PARLEY_HEARTBEAT": "5"}, want: `PARLEY_HEARTBEAT="5" is not a duration`},
+		{args: []string{"migrate", "--bad"}, want: "-bad"},
+		{args: []string{"bench"}, want: "no scenario given"},
+		{args: []string{"bench", "nosuch"}, want: `unknown scenario "nosuch"`},
+		{args: []string{"user", "list", "--data", empty}, want: "no database in --data"},
+		{[]string{"user"}, "", "needs a subcommand", nil},
+		{[]string{"user", "frob"}, "", `unknown subcommand "frob"`, nil},
+		{[]string{"user", "add", "--data", data}, "pw\n", "takes 1 argument(s), got 0", nil},
+		{[]string{"user", "add", "--data", data, "a", "b"}, "pw\n", "takes 1 argument(s), got 2", nil},
+		{[]string{"user", "list", "--data", data, "x"}, "", "takes 0 argument(s), got 1", nil},
+		{[]string{"user", "add", "--data", data, "carol"}, "", "no password on stdin", nil},
+		{[]string{"user", "add", "--data", data, "carol"}, "\n", "no password on stdin", nil},
+		{[]string{"user", "add", "--bogus", "carol"}, "pw\n", "-bogus", nil},
+		{[]string{"token"}, "", "--user and --name are required", nil},
+		{[]string{"token", "--user", "42", "--name", "Ann"}, "", "--jwt-secret", nil},
+		{append(tok, "--ttl", "-1h"), "", "--ttl must be positive", nil},
+		{append(tok, "--ttl", "soon"), "", "soon", nil},
+		{append(tok, "--rooms", "Big Room"), "", "--rooms", nil},
+		{append(tok, "--rooms", ","), "", "--rooms names no room", nil},
+		{append(tok, "extra"), "", `unexpected argument "extra"`, nil},
 	} {
-		_, stderr, err := cli(t, tc.stdin, nil, tc.args...)
+		_, stderr, err := cli(t, tc.stdin, tc.env, tc.args...)
 		if exitCode(err) != 2 || !strings.Contains(err.Error()+stderr, tc.want) {
 			t.Errorf("parley %s: exit %d, %v; want exit 2 and a message with %q", strings.Join(tc.args, " "), exitCode(err), err, tc.want)
 		}

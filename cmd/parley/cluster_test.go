@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -337,5 +339,29 @@ func TestClusterNodeKilled(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the killed node's user never left presence")
 		}
+	}
+}
+
+// TestUserCommandsOnPostgres: in cluster mode accounts live in PostgreSQL,
+// and parley user must reach them there (--store or PARLEY_STORE), or a
+// cluster could get no first admin.
+func TestUserCommandsOnPostgres(t *testing.T) {
+	dsn := parleytest.StartPostgres(t)
+	data := t.TempDir()
+	if _, errOut, err := cli(t, "a long password\n", nil, "user", "add", "--store", dsn, "--admin", "root"); err != nil {
+		t.Fatalf("user add --store: %v %s", err, errOut)
+	}
+	out, errOut, err := cli(t, "", map[string]string{"PARLEY_STORE": dsn, "PARLEY_DATA": data}, "user", "list")
+	if err != nil || !strings.Contains(out, "root") {
+		t.Fatalf("user list with PARLEY_STORE: %q, %v %s; want root listed", out, err, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "parley.db")); !os.IsNotExist(err) {
+		t.Errorf("user list with PARLEY_STORE touched SQLite in --data: %v", err)
+	}
+	// The server on that store lets root in.
+	s := startServer(t, func(c *serveConfig) { c.Store = dsn })
+	r := httpAPI(s).login(t, "root", "a long password")
+	if u, _ := r.body["user"].(map[string]any); r.StatusCode != 200 || u["admin"] != true {
+		t.Errorf("login as root: HTTP %d %s", r.StatusCode, r.raw)
 	}
 }

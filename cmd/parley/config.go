@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -90,7 +91,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *flag.FlagSet {
 // are refused unless positional is true.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, positional bool) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageError(err)
 	}
 	if fs.NArg() > 0 && !positional {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -103,6 +104,11 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, pos
 		if v := getenv(env); v != "" && !given[f.Name] && err == nil {
 			if setErr := fs.Set(f.Name, v); setErr != nil {
 				err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, setErr)
+				if g, ok := f.Value.(flag.Getter); ok {
+					if _, isDuration := g.Get().(time.Duration); isDuration {
+						err = fmt.Errorf("%w: %s=%q is not a duration; write one with its unit, such as 5s, 250ms or 1m", errUsage, env, v)
+					}
+				}
 			}
 		}
 	})
@@ -113,15 +119,19 @@ func envName(flagName string) string {
 	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// maxMaxText bounds --max-text: a frame may be six bytes per character
+// (JSON escapes) and must fit the outgoing queue many times over.
+const maxMaxText = 65536
+
 // validate names the first setting that can't work.
 func (c *serveConfig) validate() error {
 	switch {
-	case c.MaxText < 1:
-		return fmt.Errorf("%w: --max-text must be at least 1, not %d", errUsage, c.MaxText)
+	case c.MaxText < 1 || c.MaxText > maxMaxText:
+		return fmt.Errorf("%w: --max-text must be between 1 and %d, not %d", errUsage, maxMaxText, c.MaxText)
 	case c.Heartbeat < 100*time.Millisecond:
 		return fmt.Errorf("%w: --heartbeat must be at least 100ms, not %s", errUsage, c.Heartbeat)
-	case c.Rate <= 0:
-		return fmt.Errorf("%w: --rate must be above 0, not %g", errUsage, c.Rate)
+	case !(c.Rate > 0) || math.IsInf(c.Rate, 1): // NaN fails every comparison
+		return fmt.Errorf("%w: --rate must be a number above 0, not %g", errUsage, c.Rate)
 	case c.Burst < 1:
 		return fmt.Errorf("%w: --burst must be at least 1, not %d", errUsage, c.Burst)
 	case c.QueueBytes < 64<<10:
@@ -132,6 +142,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --max-replay must be at least 1, not %d", errUsage, c.MaxReplay)
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, c.LogFormat)
+	case c.ShutdownGrace <= 0:
+		return fmt.Errorf("%w: --shutdown-grace must be above 0, not %s: clients are told the server is going away (1001) within it", errUsage, c.ShutdownGrace)
 	case c.Data == "":
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
 	case c.PresenceLinger < 0 || c.PresenceLinger > time.Hour:

@@ -58,7 +58,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, bench.ErrUsage):
 		return 2
 	default:
 		return 1

@@ -15,7 +15,6 @@ import (
 
 	"github.com/parleychat/parley"
 	"github.com/parleychat/parley/auth"
-	"github.com/parleychat/parley/sqlite"
 )
 
 const userUsage = `Usage:
@@ -25,9 +24,10 @@ const userUsage = `Usage:
   parley user disable NAME         disable an account; ends its sessions
 
 The password is read from the terminal without echo, or from the first line
-of standard input when that is not a terminal. Every subcommand takes
---data DIR (default ./parley-data, or PARLEY_DATA), the server's data
-directory; it works while the server runs.
+of standard input when that is not a terminal. Every subcommand takes the
+server's store: --data DIR (default ./parley-data, or PARLEY_DATA), its
+SQLite data directory, or --store postgres://... (or PARLEY_STORE) in
+cluster mode. It works while the server runs.
 `
 
 // userCommand runs "parley user ...".
@@ -44,6 +44,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
 	data := fs.String("data", "./parley-data", "data `directory` of the server")
+	storeURL := fs.String("store", "", "PostgreSQL `URL` of the server's store in cluster mode; empty for SQLite in --data")
 	admin := fs.Bool("admin", false, "make the account a site admin (user add)")
 	need := map[string]int{"add": 1, "list": 0, "passwd": 1, "disable": 1}
 	n, known := need[sub]
@@ -58,9 +59,16 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if len(pos) != n {
 		return fmt.Errorf("%w: parley user %s takes %d argument(s), got %d", errUsage, sub, n, len(pos))
 	}
-	store, err := sqlite.Open(dataPath(*data), sqlite.Options{})
+	if *storeURL == "" && sub != "add" {
+		// Only add may create the database: a mistyped --data would
+		// otherwise make an empty one and find no accounts in it.
+		if _, err := os.Stat(dataPath(*data)); err != nil {
+			return fmt.Errorf("%w: no database in --data %s (%v); point --data at the server's data directory", errUsage, *data, err)
+		}
+	}
+	store, err := openStore(ctx, *storeURL, *data, nil)
 	if err != nil {
-		return fmt.Errorf("opening the database in %s: %w", *data, err)
+		return err
 	}
 	defer store.Close()
 	accounts := &auth.Accounts{Store: store}
