@@ -519,6 +519,9 @@ func (d *dialer) explain(ctx context.Context, err error, refusal string) error {
 		return fmt.Errorf("%s did not complete the WebSocket handshake within %s", u, d.timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
 		return fmt.Errorf("%s closed the connection during the WebSocket handshake (is it a WebSocket endpoint?)", u)
+	case errors.Is(err, ws.ErrHandshakeBadProtocol), errors.Is(err, ws.ErrHandshakeBadUpgrade),
+		errors.Is(err, ws.ErrHandshakeBadConnection), errors.Is(err, ws.ErrHandshakeBadSecAccept):
+		return fmt.Errorf("%s answered, but not with a WebSocket handshake (%v): is it a WebSocket endpoint?", u, err)
 	}
 	return fmt.Errorf("connecting to %s: %w", u, err)
 }

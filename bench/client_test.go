@@ -114,4 +114,25 @@ func TestDialErrorsNameTheProblem(t *testing.T) {
 	if _, err := testDialer(dead, "").dial(context.Background(), 0, nil, 64); err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), addr) {
 		t.Errorf("nothing listening: %v", err)
 	}
+
+	// An old HTTP server answers every request with a page.
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hello</p>"))
+			c.Close()
+		}
+	}()
+	old, _ := parseTarget("ws://"+ln.Addr().String()+"/ws", false)
+	if _, err := testDialer(old, "").dial(context.Background(), 0, nil, 64); err == nil || !strings.Contains(err.Error(), "not with a WebSocket handshake") {
+		t.Errorf("an HTTP/1.0 page: %v", err)
+	}
 }

@@ -164,6 +164,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ensureDescriptors(sc.conns()); err != nil {
 		return err
 	}
+	if c.report != "" {
+		// Found out now, not after a run of many minutes.
+		if err := checkWritable(c.report); err != nil {
+			return fmt.Errorf("%w: --report: %v", ErrUsage, err)
+		}
+	}
 	timeout := c.timeout
 	if timeout == 0 {
 		timeout = sc.planned() + time.Minute + time.Duration(sc.conns())*5*time.Millisecond

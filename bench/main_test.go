@@ -17,6 +17,7 @@ func TestFlagValidation(t *testing.T) {
 	}{
 		{[]string{}, "no scenario"},
 		{[]string{"nap"}, `"nap"`},
+		{[]string{"idle", "--conns", "1", "--url", "ws://127.0.0.1:1/ws", "--report", "/nonexistent-dir/r.html"}, "--report"},
 		{[]string{"fanout", "--receivers", "0"}, "--receivers"},
 		{[]string{"fanout", "--publishers", "-1"}, "--publishers"},
 		{[]string{"fanout", "--rate", "0"}, "--rate"},

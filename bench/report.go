@@ -230,3 +230,18 @@ func trimFloat(v float64) string {
 	}
 	return fmt.Sprintf("%g", math.Round(v*100)/100)
 }
+
+// checkWritable tells whether a report could be written to path, before a
+// run: a file there is opened for appending (and left as it was), or else
+// created and removed again.
+func checkWritable(path string) error {
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		return f.Close()
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(path)
+}
