@@ -133,6 +133,55 @@ const initScript = `(() => {
   });
 })();`
 
+// tapScript stands between the page and the network, for tests that play
+// the network's part. It wraps WebSocket: every socket the page opens is in
+// window.__tap.sockets, with the frames the page sent on it (sent) and the
+// code it closed with (closeCode); a frame for which window.__tap.hold(frame,
+// socket) is true never reaches the page but goes to window.__tap.held, as a
+// frame still on its way would. Like initScript it runs before the page's
+// own scripts, outside the CSP.
+const tapScript = `(() => {
+  const Real = window.WebSocket;
+  const tap = { sockets: [], held: [], hold: null };
+  Object.defineProperty(window, "__tap", { value: tap });
+  class Tapped extends Real {
+    constructor(...args) {
+      super(...args);
+      this.sent = [];
+      this.closeCode = null;
+      tap.sockets.push(this);
+      // The page reads frames through onmessage: keep its handler and call
+      // it only for the frames that are let through.
+      let handler = null;
+      Object.defineProperty(this, "onmessage", { get: () => handler, set: (fn) => { handler = fn; } });
+      this.addEventListener("message", (e) => {
+        let f = null;
+        try { f = JSON.parse(e.data); } catch { /* not JSON: let it through */ }
+        if (f && tap.hold && tap.hold(f, this)) {
+          tap.held.push(f);
+          return;
+        }
+        if (handler) handler.call(this, e);
+      });
+      this.addEventListener("close", (e) => { this.closeCode = e.code; });
+    }
+    send(data) {
+      this.sent.push(data);
+      super.send(data);
+    }
+  }
+  window.WebSocket = Tapped;
+})();`
+
+// tapSockets puts tapScript in every document p opens from now on; call it
+// before opening the page.
+func (p *testPage) tapSockets() {
+	p.t.Helper()
+	if _, err := chromedp.Call(p.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: tapScript}); err != nil {
+		p.t.Fatalf("tapping %s's sockets: %v", p.name, err)
+	}
+}
+
 // newPage opens a tab for user name, in a new browser context.
 func (b *testBrowser) newPage(name string) *testPage {
 	t := b.t

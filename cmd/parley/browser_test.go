@@ -653,3 +653,140 @@ func TestBrowserCompression(t *testing.T) {
 		t.Fatalf("Chromium negotiated %q, want permessage-deflate with server_no_context_takeover", extensions)
 	}
 }
+
+// The server may ack my message before it delivers the messages stored
+// just before it, others' and my own (acks skip the queue). If the
+// connection drops then, the page must resume after the last message it
+// received, not after the ack's seq: the messages in between would never
+// be shown.
+func TestBrowserResumeAfterEarlyAck(t *testing.T) {
+	s := startServer(t, nil)
+	b := newBrowser(t)
+	alice := b.newPage("alice")
+	alice.tapSockets()
+	alice.signInAsGuest(s, "alice")
+
+	bob := dial(t, s, queryName("bob"))
+	bob.join("lobby", nil)
+	bob.send("lobby", "seen by alice", "b-1") // seq 1
+	alice.waitMessage("bob", "seen by alice")
+
+	// From here on, the message frames of alice's socket are held back.
+	alice.eval(`(() => { const ws = window.__tap.sockets.at(-1); window.__tap.first = ws;
+		window.__tap.hold = (f, s) => s === ws && f.type === "message"; return true; })()`, nil)
+	const held = "on its way to alice when her socket dropped"
+	bob.send("lobby", held, "b-2") // seq 2
+	alice.waitFor("bob's message, held back", `window.__tap.held.some((f) => f.seq === 2)`, `JSON.stringify(window.__tap.held)`)
+	const mine = "acked before the message frames came"
+	alice.say(mine) // seq 3: its ack arrives, its message frame is held
+	alice.waitFor("alice's message confirmed by its ack", `document.querySelector('#log li.msg:not(.pending)[data-seq="3"]')?.querySelector(".content").textContent === `+js(mine),
+		`[...document.querySelectorAll("#log li.msg")].map((li) => li.className + " " + li.dataset.seq + " " + li.querySelector(".content").textContent)`)
+
+	alice.eval(`window.__tap.first.close(), true`, nil)
+	alice.waitFor("a new socket", `window.__tap.sockets.length === 2 && window.__tap.sockets[1].readyState === 1`, `window.__tap.sockets.length`)
+	alice.connected()
+	alice.waitFor("the lobby joined again", `window.__tap.sockets[1].sent.some((d) => { const f = JSON.parse(d); return f.type === "join" && f.room === "lobby"; })`,
+		`JSON.stringify(window.__tap.sockets[1].sent)`)
+	var since *int64
+	alice.eval(`window.__tap.sockets[1].sent.map((d) => JSON.parse(d)).find((f) => f.type === "join" && f.room === "lobby").since ?? null`, &since)
+	if since == nil || *since != 1 {
+		got := "no since"
+		if since != nil {
+			got = fmt.Sprintf("since %d", *since)
+		}
+		t.Errorf("the rejoin asked for %s; want since 1, the last message frame the page received (the ack said 3, but 2 had not arrived)", got)
+	}
+	alice.waitMessage("bob", held)
+	alice.waitMessage("alice", mine)
+	got := alice.messages()
+	want := []shownMessage{{1, "bob", "seen by alice"}, {2, "bob", held}, {3, "alice", mine}}
+	if !slices.Equal(got, want) {
+		t.Errorf("the lobby shows %v, want %v", got, want)
+	}
+}
+
+// A message in the outbox that the server can't take (written under other
+// limits, here 1000 emoji against --max-text 100, also over max_frame) is
+// marked as not sent and never put on the wire: sent, it would close the
+// connection (1009), and the page would send it again after every
+// reconnect.
+func TestBrowserOutboxHonoursLimits(t *testing.T) {
+	s := startServer(t, func(c *serveConfig) { c.MaxText = 100 })
+	b := newBrowser(t)
+	alice := b.newPage("alice")
+	alice.tapSockets()
+	alice.signInAsGuest(s, "alice")
+
+	long := strings.Repeat("😀", 1000)
+	alice.eval(`localStorage.setItem("parley.pending", JSON.stringify({"n-long": {nonce: "n-long", room: "lobby", text: `+js(long)+`, created: Date.now()}})), true`, nil)
+	alice.open(chatURL(s)) // a reload finds it in the outbox
+	alice.connected()
+	alice.waitFor("the long message marked as not sent", `document.querySelector('#log li.msg.pending.failed[data-nonce="n-long"] .status')?.textContent.startsWith("Not sent: too long")`,
+		`JSON.stringify([document.querySelector("#log li.msg.pending .status")?.textContent, window.__tap.sockets.length, window.__tap.sockets.map((s) => s.closeCode)])`)
+	var actions []string
+	alice.eval(`[...document.querySelectorAll('#log li.msg.pending.failed .actions button')].map((b) => b.textContent)`, &actions)
+	if !slices.Equal(actions, []string{"Retry", "Discard"}) {
+		t.Errorf("the failed message offers %q, want Retry and Discard", actions)
+	}
+
+	// The connection stays, and what comes after goes out.
+	alice.say("a short one")
+	alice.waitMessage("alice", "a short one")
+	var sockets []struct {
+		Sends     []int `json:"sends"`
+		CloseCode *int  `json:"closeCode"`
+	}
+	alice.eval(`window.__tap.sockets.map((s) => ({sends: s.sent.map((d) => JSON.parse(d)).filter((f) => f.type === "send").map((f) => [...f.text].length), closeCode: s.closeCode}))`, &sockets)
+	if len(sockets) != 1 || sockets[0].CloseCode != nil || !slices.Equal(sockets[0].Sends, []int{len("a short one")}) {
+		t.Errorf("since the reload the page had sockets %+v; want one, still open, that sent only the short message (%d characters)", sockets, len("a short one"))
+	}
+
+	alice.click(`#log li.msg.pending.failed .actions button.danger`)
+	alice.waitFor("the discarded message gone, from storage too", `!document.querySelector("#log li.msg.pending") && !localStorage.getItem("parley.pending")`,
+		`localStorage.getItem("parley.pending")`)
+}
+
+// After the server closes the connection over what the page sent (1009:
+// a frame over max_frame), the page waits longer before each reconnect,
+// however well the connection in between started, and after a third such
+// close in a row stops reconnecting until a person asks.
+func TestBrowserNoReconnectLoopAfterTooBig(t *testing.T) {
+	// max_frame 2224 bytes. A frame a little over it reaches the server
+	// whole, which then closes with 1009; one far over it may still be on
+	// its way when the server hangs up, and the page sees only a 1006.
+	s := startServer(t, func(c *serveConfig) { c.MaxText = 100 })
+	b := newBrowser(t)
+	alice := b.newPage("alice")
+	alice.tapSockets()
+	alice.signInAsGuest(s, "alice")
+
+	// A frame over max_frame, as a page with a bug would send it.
+	tooBig := `(() => { window.__tap.sockets.at(-1).send("x".repeat(3000)); return true; })()`
+	retryIn := `(() => { const m = /Reconnecting in (\d+) s/.exec(document.querySelector("#conn-text").textContent); return m ? Number(m[1]) : 0; })()`
+	for n := 1; n <= 2; n++ {
+		alice.eval(tooBig, nil)
+		alice.waitFor(fmt.Sprintf("the socket closed with 1009 (%d)", n), `window.__tap.sockets[`+js(n-1)+`].closeCode === 1009`, `window.__tap.sockets[`+js(n-1)+`].closeCode`)
+		// At once after a welcome the wait would be half a second: the page
+		// would be back and sending the same again within the second.
+		alice.waitFor(fmt.Sprintf("a wait of seconds before reconnect %d", n), `document.querySelector("#conn-banner").dataset.state === "reconnecting" && `+retryIn+` >= 2`,
+			`document.querySelector("#conn-text").textContent`)
+		// A person doesn't wait: Retry now.
+		alice.eval(`document.querySelector("#conn-retry").click(), true`, nil)
+		alice.waitFor(fmt.Sprintf("socket %d", n+1), `window.__tap.sockets.length === `+js(n+1)+` && window.__tap.sockets[`+js(n)+`].readyState === 1`, `window.__tap.sockets.length`)
+		alice.connected()
+	}
+	alice.eval(tooBig, nil)
+	alice.waitFor("the page to stop reconnecting by itself", `document.querySelector("#conn-banner").dataset.state === "stopped" &&
+		!document.querySelector("#conn-retry").hidden && document.querySelector("#conn-text").textContent.includes("1009")`,
+		`document.querySelector("#conn-banner").dataset.state + ": " + document.querySelector("#conn-text").textContent`)
+	alice.snapshot("stopped")
+	var open int
+	alice.eval(`window.__tap.sockets.filter((s) => s.readyState <= 1).length`, &open)
+	if open != 0 {
+		t.Errorf("%d sockets open or opening after the third 1009; want none until a person asks", open)
+	}
+	alice.click("#conn-retry")
+	alice.connected()
+	alice.say("back after Retry now")
+	alice.waitMessage("alice", "back after Retry now")
+}

@@ -2,14 +2,30 @@
 // exponential backoff and jitter, and at once when the browser comes back
 // online or the tab becomes visible), the heartbeat (browsers can't see
 // WebSocket pings, so the protocol's own ping/pong tells a dead socket
-// from a quiet one), and matching replies to requests by id. What the
-// frames mean is the other modules' business: they get every frame.
+// from a quiet one), matching replies to requests by id, and never sending
+// a frame over the server's max_frame. What the frames mean is the other
+// modules' business: they get every frame.
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const FAILED_OPENS_BEFORE_PROBE = 3;
 const REQUEST_TIMEOUT_MS = 15000;
 const PROBE_MS = 5000;
+// Closes over what the page sent (docs/protocol.md, close codes): broken
+// framing (1002), binary data (1003), invalid UTF-8 (1007), a frame over
+// max_frame (1009). The page would likely send the same again, so these
+// must not become a reconnect loop.
+const FAULT_CLOSES = new Set([1002, 1003, 1007, 1009]);
+const CLOSE_RATE_LIMITED = 4029; // "slow down; reconnect after a pause"
+// Each such close in a row (a strike) waits at least 2^(STRIKE_STEPS +
+// strikes) backoff steps: 4-8 s after the first, 8-16 s after the second.
+const STRIKE_STEPS = 3;
+// After this many fault closes in a row the page stops reconnecting until
+// a person asks (Retry now, the tab shown again, back online).
+const FAULTS_BEFORE_STOP = 3;
+// A close after a connection that lasted this long is no loop: it starts a
+// new run of strikes.
+const STEADY_MS = 60000;
 
 export const conn = {
   ws: null,
@@ -17,13 +33,19 @@ export const conn = {
   me: null, // {id, name} from the last welcome
   limits: { max_text: 1024 },
   heartbeatMs: 25000,
-  state: "idle", // idle, connecting, connected, reconnecting, offline
+  state: "idle", // idle, connecting, connected, reconnecting, offline, stopped
   retryAt: 0,
+  closeCode: 0, // why the last socket ended, for the banner
 };
 
 let credential = null; // {token} | {name} | {cookie: true}
 let handlers = {};
 let attempt = 0; // reconnects since the last welcome, for the backoff
+// Closes in a row over what the page sent, or for sending too fast. A
+// welcome doesn't reset them: the trouble starts after it, when the page
+// sends again what the server closed the last connection over.
+let strikes = 0;
+let welcomedAt = 0; // when the current socket's welcome came; 0 before it
 let failedOpens = 0; // sockets in a row that closed before opening
 let retryTimer = 0;
 let lastRecv = 0, lastSent = 0, lastPing = 0;
@@ -39,6 +61,7 @@ export function configure(h) { handlers = h; }
 export function start(cred) {
   credential = cred;
   attempt = 0;
+  strikes = 0;
   failedOpens = 0;
   connect();
 }
@@ -72,6 +95,7 @@ function connect() {
   const ws = new WebSocket(url(), "parley.v1");
   let opened = false;
   conn.ws = ws;
+  welcomedAt = 0;
   lastRecv = lastSent = lastPing = Date.now();
   setState(attempt ? "reconnecting" : "connecting");
   // A replaced socket's late events must not touch the current one.
@@ -106,6 +130,7 @@ function closed(code, opened) {
     w.reject({ code: "disconnected", message: "The connection dropped; try again." });
     waiting.delete(id);
   }
+  conn.closeCode = code;
   handlers.closed?.(code);
   if (!credential) return;
   if (code === 4001) {
@@ -116,6 +141,17 @@ function closed(code, opened) {
   }
   failedOpens = opened ? 0 : failedOpens + 1;
   if (failedOpens >= FAILED_OPENS_BEFORE_PROBE && failedOpens % FAILED_OPENS_BEFORE_PROBE === 0) probe();
+  const fault = FAULT_CLOSES.has(code);
+  const struck = fault || code === CLOSE_RATE_LIMITED;
+  if (welcomedAt && (!struck || Date.now() - welcomedAt >= STEADY_MS)) strikes = 0;
+  welcomedAt = 0;
+  if (struck) strikes++;
+  if (fault && strikes >= FAULTS_BEFORE_STOP) {
+    clearTimeout(retryTimer);
+    conn.retryAt = 0;
+    setState("stopped");
+    return;
+  }
   schedule();
 }
 
@@ -135,7 +171,8 @@ function schedule() {
     setState("offline");
     return;
   }
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+  const steps = Math.max(attempt, strikes ? STRIKE_STEPS + strikes : 0);
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** steps);
   attempt++;
   // Jitter spreads out the clients of a restarted server.
   const delay = base / 2 + (Math.random() * base) / 2;
@@ -170,6 +207,7 @@ function onMessage(data) {
     conn.open = true;
     attempt = 0;
     failedOpens = 0;
+    welcomedAt = Date.now();
     setState("connected");
     handlers.welcome?.(f);
     return;
@@ -186,11 +224,27 @@ function onMessage(data) {
   handlers.frame?.(f);
 }
 
+// send reports whether frame went out: false when not connected, or when
+// it is over max_frame (callers that may build one check fits first).
 export function send(frame) {
   if (!conn.open || conn.ws?.readyState !== WebSocket.OPEN) return false;
-  conn.ws.send(JSON.stringify(frame));
+  const data = JSON.stringify(frame);
+  if (tooBig(data)) return false;
+  conn.ws.send(data);
   lastSent = Date.now();
   return true;
+}
+
+// fits says whether frame is within the connection's max_frame bytes. The
+// server closes the connection over a bigger one (1009), and a frame that
+// is sent again after the reconnect would close that one too.
+export function fits(frame) { return !tooBig(JSON.stringify(frame)); }
+
+function tooBig(data) {
+  const max = conn.limits.max_frame;
+  // A UTF-16 code unit is at most three bytes of UTF-8: a short frame needs
+  // no counting.
+  return max > 0 && data.length * 3 > max && new TextEncoder().encode(data).length > max;
 }
 
 // request sends frame with a fresh id and resolves with the reply carrying
@@ -198,6 +252,10 @@ export function send(frame) {
 export function request(frame) {
   const id = "r" + ++nextId;
   return new Promise((resolve, reject) => {
+    if (!fits({ ...frame, id })) {
+      reject({ code: "too_large", message: "That is too long for the server; shorten it." });
+      return;
+    }
     if (!send({ ...frame, id })) {
       reject({ code: "disconnected", message: "Not connected right now; try again in a moment." });
       return;

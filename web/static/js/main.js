@@ -139,7 +139,7 @@ function renderStatus(stateName) {
   const queued = waiting ? ` ${waiting} message${waiting === 1 ? "" : "s"} will be sent then.` : "";
   // A first connection needs no fanfare; "Connected" is news only after
   // the page said it had lost the connection.
-  if (stateName === "reconnecting" || stateName === "offline") lostConnection = true;
+  if (stateName === "reconnecting" || stateName === "offline" || stateName === "stopped") lostConnection = true;
   banner.classList.toggle("quiet", stateName === "connected" && !lostConnection);
   if (stateName === "connected") lostConnection = false;
   banner.dataset.state = stateName;
@@ -160,6 +160,12 @@ function renderStatus(stateName) {
     }
     case "offline":
       text.textContent = `You are offline. What you write is kept and sent when you are back.${queued}`;
+      break;
+    case "stopped":
+      // The server closed connection after connection over what the page
+      // sent; reconnecting by itself would only repeat that.
+      text.textContent = `The server keeps closing the connection over what this page sends (code ${conn.conn.closeCode}); the page has stopped reconnecting.${queued}`;
+      retry.hidden = false;
       break;
     default:
       text.textContent = "";

@@ -7,7 +7,8 @@
 // when the server asks to slow down.
 
 import { state } from "./state.js";
-import { conn, send } from "./conn.js";
+import { conn, send, fits } from "./conn.js";
+import { codePoints } from "./ui.js";
 import * as store from "./store.js";
 import * as messages from "./messages.js";
 import * as rooms from "./rooms.js";
@@ -45,19 +46,40 @@ function label(entry) {
   messages.setPendingStatus(entry.li, conn.open ? "sending" : "waiting");
 }
 
-// pump sends the oldest unsent message of room, if none is in flight.
+// pump sends the oldest unsent message of room, if none is in flight. One
+// the server can't take is marked failed instead, and the next goes.
 export function pump(room) {
   if (!room?.joined) return;
   for (const entry of pending.values()) {
     if (entry.p.room !== room.name || entry.failed) continue;
     if (entry.inFlight) return;
     const { nonce, text } = entry.p;
-    if (send({ type: "send", id: nonce, room: room.name, text, nonce })) {
+    const frame = { type: "send", id: nonce, room: room.name, text, nonce };
+    const why = unsendable(frame);
+    if (why) {
+      fail(entry, why);
+      continue;
+    }
+    if (send(frame)) {
       entry.inFlight = true;
       label(entry);
     }
     return;
   }
+}
+
+// unsendable says why frame is over the limits of this connection's
+// welcome, or "" when it is within them. The composer holds back what is
+// too long, but the outbox also holds what an earlier visit wrote, under
+// other limits. A text over max_text would only be refused, but a frame
+// over max_frame closes the connection (1009), and a retry after every
+// reconnect would close every connection.
+function unsendable(frame) {
+  const n = codePoints(frame.text);
+  const max = conn.limits.max_text;
+  if (n > max) return `too long: ${n} characters, and the server takes at most ${max}`;
+  if (!fits(frame)) return `too long: more than the server's limit of ${conn.limits.max_frame} bytes`;
+  return "";
 }
 
 function forget(nonce) {
@@ -78,6 +100,9 @@ export function settle(room, m) {
 }
 
 // onAck: the ack may come before the message frame; either one settles.
+// It shows the message at its seq, but the room resumes only after message
+// frames (Room.resumeSeq): messages stored before mine may still be on
+// their way, and a resume after the ack's seq would skip them.
 export function onAck(f) {
   const entry = pending.get(f.nonce);
   if (!entry) return;

@@ -140,12 +140,13 @@ function merge(list) {
 }
 
 // join hears a room on this connection. A room seen before resumes after
-// its last seq: the server replays exactly what came after it.
+// the last message frame it received: the server replays exactly what came
+// after it.
 function join(room) {
   if (room.joined || room.joining) return;
   const frame = { type: "join", room: room.name };
-  if (room.lastSeq > 0) frame.since = room.lastSeq;
-  room.resumeFrom = room.lastSeq > 0 ? room.lastSeq : null;
+  if (room.resumeSeq > 0) frame.since = room.resumeSeq;
+  room.resumeFrom = room.resumeSeq > 0 ? room.resumeSeq : null;
   room.joining = true;
   request(frame).catch((err) => {
     room.joining = false;
@@ -190,7 +191,7 @@ export function onJoined(f) {
 function resetRoom(room) {
   room.messages.clear();
   room.list = null;
-  room.lastSeq = room.firstSeq = 0;
+  room.lastSeq = room.firstSeq = room.resumeSeq = 0;
   room.more = true;
   room.readSeq = 0;
   if (room === state.current) messages.attach(room);
@@ -206,6 +207,10 @@ export function onMessage(f) {
     room.resumeFrom = null;
     if (f.seq > since + 1) messages.fillGap(room, since, f.seq);
   }
+  // A connection delivers a room's messages in seq order without gaps, so
+  // the highest seq of its message frames has nothing missing below it (but
+  // the start of a replay that was cut short, which fillGap pages in).
+  room.resumeSeq = Math.max(room.resumeSeq, f.seq);
   if (f.from?.id === state.me?.id && outbox.settle(room, f)) return;
   messages.addMessage(room, f, f.seq > room.head);
 }

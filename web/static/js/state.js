@@ -22,7 +22,11 @@ export class Room {
     this.peer = null; // direct rooms: the other user
     this.joined = false; // joined on the current socket
     this.head = 0; // the room's latest seq when joined
-    this.lastSeq = 0; // the highest seq received: a rejoin resumes after it
+    this.lastSeq = 0; // the highest seq shown, an ack's included
+    // The highest seq of the message frames received: a rejoin resumes after
+    // it. Not an ack's: an ack may come before messages stored ahead of it,
+    // still on their way, and resuming after it would skip them.
+    this.resumeSeq = 0;
     this.firstSeq = 0; // the lowest seq loaded: scroll-back pages before it
     this.more = true; // older messages exist on the server
     this.loading = false; // a history page is on its way
