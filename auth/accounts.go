@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (
 	if parley.ValidateUserName(name) != nil {
 		return Session{}, errBadLogin
 	}
-	ipKey, nameKey := "ip:"+remoteIP, "name:"+strings.ToLower(name)
+	ipKey, nameKey := "ip:"+addressKey(remoteIP), "name:"+strings.ToLower(name)
 	var ticket *Ticket
 	if a.Throttle != nil {
 		var wait time.Duration
@@ -103,6 +104,17 @@ func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (
 		a.Throttle.Clear(nameKey)
 	}
 	return a.startSession(ctx, acct)
+}
+
+// addressKey is what the throttle counts an address's attempts under: an
+// IPv6 address by its /64, since one subscriber commonly holds a whole /64
+// and could otherwise take a fresh address for every guess.
+func addressKey(remoteIP string) string {
+	addr, err := netip.ParseAddr(remoteIP)
+	if err != nil || !addr.Is6() || addr.Is4In6() {
+		return remoteIP
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 func (a *Accounts) startSession(ctx context.Context, acct parley.Account) (Session, error) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -275,5 +276,30 @@ func TestAccountsSessionsEnd(t *testing.T) {
 	}
 	if _, err := a.Disable(ctx, "ghost"); parley.ErrorCode(err) != parley.ENOTFOUND {
 		t.Errorf("Disable of an unknown name: %v, want not_found", err)
+	}
+}
+
+// TestAccountsThrottleIPv6ByPrefix: addresses of one IPv6 /64 share a
+// count, so a client can't take a fresh address for every guess.
+func TestAccountsThrottleIPv6ByPrefix(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newAccounts(t)
+	if _, err := a.Create(ctx, "ann", pw, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range freeFailures {
+		name := fmt.Sprintf("nobody%d", i) // other names: only the address counts
+		if _, err := a.Login(ctx, name, "wrong password", fmt.Sprintf("2001:db8:1:2::%x", i+1)); parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if _, err := a.Login(ctx, "ann", pw, "2001:db8:1:2:ffff::9"); parley.ErrorCode(err) != parley.ERATELIMITED {
+		t.Errorf("another address of the same /64: %v, want rate_limited", err)
+	}
+	if _, err := a.Login(ctx, "ann", pw, "2001:db8:1:3::1"); err != nil {
+		t.Errorf("an address of another /64: %v", err)
+	}
+	if got := addressKey("::ffff:10.0.0.1"); got != "::ffff:10.0.0.1" {
+		t.Errorf("an IPv4-mapped address keyed as %q; want it whole", got)
 	}
 }
