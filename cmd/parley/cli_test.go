@@ -213,7 +213,7 @@ func TestCommandLineUsage(t *testing.T) {
 		{args: []string{"serve", "--rate", "Inf"}, want: "--rate must be a number above 0"},
 		{args: []string{"serve", "--max-text", "1000000000000000000"}, want: "--max-text must be between 1 and 65536"},
 		{args: []string{"serve", "--shutdown-grace", "0s"}, want: "--shutdown-grace must be above 0"},
-		{args: []string{"serve", "--max-text", "65536"}, want: "--queue-bytes must hold four of the largest frames"},
+		{args: []string{"serve", "--max-text", "65536"}, want: "--queue-bytes must hold two of the largest frames"},
 		{args: []string{"serve"}, env: map[string]string{"PARLEY_HEARTBEAT": "5"}, want: `PARLEY_HEARTBEAT="5" is not a duration`},
 		{args: []string{"migrate", "--bad"}, want: "-bad"},
 		{args: []string{"bench"}, want: "no scenario given"},

@@ -138,10 +138,11 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("%w: --burst must be at least 1, not %d", errUsage, c.Burst)
 	case c.QueueBytes < 64<<10:
 		return fmt.Errorf("%w: --queue-bytes must be at least 65536, not %d", errUsage, c.QueueBytes)
-	case c.QueueBytes < 4*protocol.MaxFrameFor(c.MaxText):
-		// A message may be that big on the wire; a queue holding fewer
-		// would close connections for receiving a few long messages.
-		return fmt.Errorf("%w: --queue-bytes must hold four of the largest frames --max-text %d allows, %d bytes, not %d", errUsage, c.MaxText, 4*protocol.MaxFrameFor(c.MaxText), c.QueueBytes)
+	case c.QueueBytes < 2*protocol.MaxFrameFor(c.MaxText):
+		// No message's frame comes near that size (the server's encoder
+		// escapes at most six bytes a character), but a queue that can't
+		// hold two would close connections for receiving long messages.
+		return fmt.Errorf("%w: --queue-bytes must hold two of the largest frames --max-text %d allows, %d bytes, not %d", errUsage, c.MaxText, 2*protocol.MaxFrameFor(c.MaxText), c.QueueBytes)
 	case c.Coalesce < 0 || c.Coalesce > time.Second:
 		return fmt.Errorf("%w: --coalesce must be between 0 and 1s, not %s", errUsage, c.Coalesce)
 	case c.MaxReplay < 1:
