@@ -108,14 +108,19 @@ func (a *Accounts) Login(ctx context.Context, name, password, remoteIP string) (
 
 // addressKey is what the throttle counts an address's attempts under: an
 // IPv6 address by its /64, since one subscriber commonly holds a whole /64
-// and could otherwise take a fresh address for every guess.
+// and could otherwise take a fresh address for every guess. Link-local and
+// NAT64 addresses stay whole: their /64 holds everyone on a link, or the
+// whole IPv4 internet.
 func addressKey(remoteIP string) string {
 	addr, err := netip.ParseAddr(remoteIP)
-	if err != nil || !addr.Is6() || addr.Is4In6() {
+	if err != nil || !addr.Is6() || addr.Is4In6() || addr.IsLinkLocalUnicast() || nat64.Contains(addr) {
 		return remoteIP
 	}
 	return netip.PrefixFrom(addr, 64).Masked().String()
 }
+
+// nat64 is the well-known NAT64 prefix (RFC 6052).
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 
 func (a *Accounts) startSession(ctx context.Context, acct parley.Account) (Session, error) {
 	token := newToken(sessionPrefix)

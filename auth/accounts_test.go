@@ -299,7 +299,9 @@ func TestAccountsThrottleIPv6ByPrefix(t *testing.T) {
 	if _, err := a.Login(ctx, "ann", pw, "2001:db8:1:3::1"); err != nil {
 		t.Errorf("an address of another /64: %v", err)
 	}
-	if got := addressKey("::ffff:10.0.0.1"); got != "::ffff:10.0.0.1" {
-		t.Errorf("an IPv4-mapped address keyed as %q; want it whole", got)
+	for _, whole := range []string{"::ffff:10.0.0.1", "fe80::1%eth0", "64:ff9b::a00:1", "10.0.0.1"} {
+		if got := addressKey(whole); got != whole {
+			t.Errorf("%s keyed as %q; want it whole", whole, got)
+		}
 	}
 }

@@ -162,11 +162,12 @@ func validateDisplayName(name string) error {
 	if name == "" || utf8.RuneCountInString(name) > maxExternalNameLen || !utf8.ValidString(name) {
 		return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name must be 1-%d characters.", maxExternalNameLen)
 	}
-	// Printable only: besides control characters this keeps out format
-	// characters such as U+202E, which would make a name display as another.
+	// Visible characters and spaces only (IsGraphic: "山田\u3000太郎" is a
+	// name): besides control characters this keeps out format characters
+	// such as U+202E, which would make a name display as another.
 	for _, r := range name {
-		if !unicode.IsPrint(r) {
-			return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name has a character that is not printable (%U).", r)
+		if !unicode.IsGraphic(r) {
+			return parley.Errorf(parley.EUNAUTHORIZED, "The token is not valid: name has a control or format character (%U).", r)
 		}
 	}
 	return nil

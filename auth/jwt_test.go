@@ -352,7 +352,7 @@ func TestJWTClaims(t *testing.T) {
 		})
 		refused(t, v, tok, "name "+name)
 	}
-	for _, n := range []string{strings.Repeat("é", 64), "Ann Lee", "<b>Ann</b>", "安"} {
+	for _, n := range []string{strings.Repeat("é", 64), "Ann Lee", "<b>Ann</b>", "安", "山田\u3000太郎", "Jean\u00a0Dupont"} {
 		if p, err := v.Verify(sign(func(c jwt.MapClaims) { c["name"] = n })); err != nil || p.Name != n {
 			t.Errorf("name %q: %+v %v", n, p, err)
 		}

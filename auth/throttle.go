@@ -31,9 +31,11 @@ type attempts struct {
 // Ticket is one attempt that Attempt counted, for Refund to take back.
 type Ticket struct {
 	keys []string
+	at   time.Time
 	// locks are the lockouts the attempt set (zero where it set none) and
-	// the ones they replaced, by key.
-	locks, replaced []time.Time
+	// the ones they replaced, by key; lasts the keys' last failures before
+	// it, so that a refunded attempt doesn't keep a key from going quiet.
+	locks, replaced, lasts []time.Time
 }
 
 const (
@@ -76,7 +78,8 @@ func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 		return nil, wait
 	}
 	t.bound(now)
-	tk := &Ticket{keys: keys, locks: make([]time.Time, len(keys)), replaced: make([]time.Time, len(keys))}
+	n := len(keys)
+	tk := &Ticket{keys: keys, at: now, locks: make([]time.Time, n), replaced: make([]time.Time, n), lasts: make([]time.Time, n)}
 	for i, k := range keys {
 		a := t.keys[k]
 		if a == nil || now.Sub(a.last) > forgetAfter {
@@ -84,7 +87,7 @@ func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 			t.keys[k] = a
 		}
 		a.failures++
-		a.last = now
+		tk.lasts[i], a.last = a.last, now
 		if over := a.failures - freeFailures; over >= 0 {
 			lock := time.Second << min(over, 20)
 			tk.replaced[i] = a.until
@@ -95,10 +98,11 @@ func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 	return tk, 0
 }
 
-// Refund takes back the failure that tk counted, and the lockout it set
-// unless a later attempt has set another. The keys keep their earlier
-// failures: a right password for one name says nothing about the other
-// names tried from the same address.
+// Refund takes back the failure that tk counted, and the lockout it set and
+// the time it left as the last failure, unless a later attempt has set
+// others. The keys keep their earlier failures: a right password for one
+// name says nothing about the other names tried from the same address;
+// they are forgotten an hour after the last one.
 func (t *Throttle) Refund(tk *Ticket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -110,6 +114,9 @@ func (t *Throttle) Refund(tk *Ticket) {
 		a.failures = max(a.failures-1, 0)
 		if !tk.locks[i].IsZero() && a.until.Equal(tk.locks[i]) {
 			a.until = tk.replaced[i]
+		}
+		if a.last.Equal(tk.at) {
+			a.last = tk.lasts[i]
 		}
 	}
 }

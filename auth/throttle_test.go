@@ -136,6 +136,28 @@ func TestThrottleRefund(t *testing.T) {
 	}
 }
 
+// TestThrottleRefundKeepsQuietKeysQuiet: logins that succeed don't keep an
+// address's old failures alive; an hour after its last failure it starts
+// over, however many right passwords came from it meanwhile.
+func TestThrottleRefundKeepsQuietKeysQuiet(t *testing.T) {
+	c := newClock()
+	th := NewThrottle(c.Now)
+	for range freeFailures - 1 {
+		attempt(t, th, "ip:10.0.0.1")
+	}
+	for range 6 { // a right password every 20 minutes
+		c.Add(20 * time.Minute)
+		th.Refund(attempt(t, th, "ip:10.0.0.1"))
+	}
+	// Two hours after the last failure, four more are free again.
+	for i := range freeFailures - 1 {
+		attempt(t, th, "ip:10.0.0.1")
+		if w := waits(th, "ip:10.0.0.1"); w != 0 {
+			t.Fatalf("failure %d after two quiet hours: wait %v; the old failures should be forgotten", i+1, w)
+		}
+	}
+}
+
 func TestThrottleKeysAreIndependent(t *testing.T) {
 	c := newClock()
 	th := NewThrottle(c.Now)

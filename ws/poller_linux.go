@@ -79,10 +79,13 @@ func (p *poller) add(c *conn) error {
 	p.conns[c.pollID] = c
 	p.mu.Unlock()
 	if err := p.ctl(c, unix.EPOLL_CTL_ADD); err != nil {
-		p.forget(c)
 		// The caller falls back to a read goroutine, which keeps its
 		// read deadline only while pollID says "not in the event loop".
+		// Under mu, which a concurrent Close's forget reads it under.
+		p.mu.Lock()
+		delete(p.conns, c.pollID)
 		c.pollID = 0
+		p.mu.Unlock()
 		return err
 	}
 	return nil

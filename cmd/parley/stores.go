@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -56,9 +57,11 @@ func openBroker(url string, log *slog.Logger) (parley.Broker, error) {
 }
 
 // redact hides what may be secret in a --store or --broker value, for
-// messages and logs: a URL's password, wherever its last '@' puts it (a raw
-// '@' in a password is common), and password parameters; and the whole value
-// when it is not a URL, since a key=value connection string can hold one.
+// messages and logs: a URL's password and password parameters, and the
+// whole value when it is not a URL, since a key=value connection string can
+// hold one. A URL that net/url can't read for sure (a raw '/' in the
+// password, say) has everything up to its last '@' hidden instead: more
+// than needed, never less.
 func redact(s string) string {
 	if s == "" {
 		return ""
@@ -67,15 +70,19 @@ func redact(s string) string {
 	if !ok {
 		return "(not a URL, not shown)"
 	}
+	if u, err := url.Parse(s); err == nil && (u.User != nil || !strings.Contains(u.Host, "@") && !strings.Contains(u.Path, "@")) {
+		u.RawQuery = passwordParam.ReplaceAllString(u.RawQuery, "${1}xxxxx")
+		return u.Redacted()
+	}
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		user, _, _ := strings.Cut(rest[:at], ":")
-		rest = user + ":***@" + rest[at+1:]
+		rest = user + ":xxxxx@" + rest[at+1:]
 	}
-	return scheme + "://" + passwordParam.ReplaceAllString(rest, "${1}***")
+	return scheme + "://" + passwordParam.ReplaceAllString(rest, "${1}xxxxx")
 }
 
 // passwordParam matches the value of a URL parameter named *password.
-var passwordParam = regexp.MustCompile(`(?i)([?&][a-z_]*password=)[^&#]*`)
+var passwordParam = regexp.MustCompile(`(?i)((?:^|[?&])[a-z_]*password=)[^&#]*`)
 
 // migrateCommand runs "parley migrate": it applies the schema migrations
 // that serve would apply at start.
