@@ -121,8 +121,9 @@ type UserStore interface {
 // AccountStore keeps accounts, their sessions, and external users.
 // Implementations are safe for concurrent use.
 type AccountStore interface {
-	// User returns any user by id. Returns ENOTFOUND when there is none.
-	User(ctx context.Context, id string) (User, error)
+	// User returns any user by id, and how they prove who they are (guests
+	// may only use public rooms). Returns ENOTFOUND when there is none.
+	User(ctx context.Context, id string) (User, IdentityKind, error)
 
 	// SaveExternalUser records an external (JWT) user under its id, or
 	// updates its name. External names need not be unique.

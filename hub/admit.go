@@ -13,7 +13,13 @@ type Store interface {
 	parley.MessageStore
 	parley.MessageEditor
 	parley.RoomStore
-	User(ctx context.Context, id string) (parley.User, error)
+	User(ctx context.Context, id string) (parley.User, parley.IdentityKind, error)
+}
+
+// errGuestTarget refuses to make a guest a member of a room guests can't
+// use: they could never read it, and would only see its name listed.
+func errGuestTarget(u parley.User) error {
+	return parley.Errorf(parley.EFORBIDDEN, "%s is a guest; guests may only use public rooms.", u.Name)
 }
 
 // directPrefix starts the names of direct rooms, which nobody may create

@@ -103,11 +103,15 @@ func (h *Hub) CreateRoom(ctx context.Context, p parley.Principal, name string, k
 		if err := parley.ValidateUserID(id); err != nil {
 			return none, err
 		}
-		if _, err := h.store.User(ctx, id); err != nil {
+		u, userKind, err := h.store.User(ctx, id)
+		if err != nil {
 			if parley.ErrorCode(err) == parley.ENOTFOUND {
 				return none, parley.Errorf(parley.ENOTFOUND, "There is no user with id %q.", id)
 			}
 			return none, storeError("reading a user", err)
+		}
+		if userKind == parley.KindGuest && kind != parley.RoomPublic {
+			return none, errGuestTarget(u)
 		}
 	}
 	room, err := h.store.CreateRoom(ctx, parley.Room{Name: name, Kind: kind, Topic: topic}, p.ID, members)
@@ -132,12 +136,15 @@ func (h *Hub) OpenDirect(ctx context.Context, p parley.Principal, peerID string)
 	if peerID == p.ID {
 		return parley.Room{}, parley.User{}, parley.Errorf(parley.EBADREQUEST, "A direct conversation needs someone else.")
 	}
-	peer, err := h.store.User(ctx, peerID)
+	peer, peerKind, err := h.store.User(ctx, peerID)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return parley.Room{}, parley.User{}, parley.Errorf(parley.ENOTFOUND, "There is no user with id %q.", peerID)
 	}
 	if err != nil {
 		return parley.Room{}, parley.User{}, storeError("reading a user", err)
+	}
+	if peerKind == parley.KindGuest {
+		return parley.Room{}, parley.User{}, errGuestTarget(peer)
 	}
 	name := parley.DirectRoomName(p.ID, peer.ID)
 	room, err := h.store.CreateRoom(ctx, parley.Room{Name: name, Kind: parley.RoomDirect}, "", []string{p.ID, peer.ID})

@@ -48,7 +48,7 @@ func (h *Hub) Moderate(ctx context.Context, p parley.Principal, f protocol.Clien
 	if err != nil {
 		return err
 	}
-	target, err := h.store.User(ctx, f.User)
+	target, targetKind, err := h.store.User(ctx, f.User)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return parley.Errorf(parley.ENOTFOUND, "There is no user with id %q.", f.User)
 	}
@@ -65,6 +65,9 @@ func (h *Hub) Moderate(ctx context.Context, p parley.Principal, f protocol.Clien
 		}
 		if member {
 			return parley.Errorf(parley.ECONFLICT, "%s is in %s already.", target.Name, f.Room)
+		}
+		if targetKind == parley.KindGuest && adm.room.Kind != parley.RoomPublic {
+			return errGuestTarget(target)
 		}
 		ev.Event, standing.Role = protocol.MemberInvited, parley.RoleMember
 		err = h.store.SetRole(ctx, f.Room, f.User, parley.RoleMember)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -215,5 +216,41 @@ func TestEditsAreRateLimited(t *testing.T) {
 	}
 	if got, _, _ := st.History(ctx, "r", 0, 1); len(got) != 1 || got[0].Text != "edit 1" {
 		t.Errorf("the refused edit changed the message: %+v", got)
+	}
+}
+
+// TestGuestsStayOutOfPrivateRooms: an account can't make a guest a member
+// of a room guests can't use, nor open a direct room with one; a public
+// room is fine.
+func TestGuestsStayOutOfPrivateRooms(t *testing.T) {
+	ctx := context.Background()
+	h, st := newTestHub(t, Options{})
+	ann, gil := guest(t, st, "ann"), guest(t, st, "gil")
+	annAcct := parley.Principal{User: ann, Kind: parley.KindAccount} // the kind is the principal's
+	acct, err := st.CreateAccount(ctx, "bob", "hash", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := h.CreateRoom(ctx, annAcct, "plans", parley.RoomPrivate, "", []string{gil.ID}); parley.ErrorCode(err) != parley.EFORBIDDEN {
+		t.Errorf("a private room naming a guest: %v, want forbidden", err)
+	}
+	if _, err := h.CreateRoom(ctx, annAcct, "plans", parley.RoomPrivate, "", []string{acct.ID}); err != nil {
+		t.Fatalf("a private room naming an account: %v", err)
+	}
+	invite := func(room, user string) error {
+		return h.Moderate(ctx, annAcct, protocol.ClientFrame{Type: protocol.TypeInvite, Room: room, User: user})
+	}
+	if err := invite("plans", gil.ID); parley.ErrorCode(err) != parley.EFORBIDDEN || !strings.Contains(parley.ErrorMessage(err), "guest") {
+		t.Errorf("inviting a guest into a private room: %v, want forbidden, naming the guest", err)
+	}
+	if _, _, err := h.OpenDirect(ctx, annAcct, gil.ID); parley.ErrorCode(err) != parley.EFORBIDDEN {
+		t.Errorf("a direct room with a guest: %v, want forbidden", err)
+	}
+	if _, _, err := h.OpenDirect(ctx, annAcct, acct.ID); err != nil {
+		t.Errorf("a direct room with an account: %v", err)
+	}
+	if _, err := h.CreateRoom(ctx, annAcct, "open", parley.RoomPublic, "", []string{gil.ID}); err != nil {
+		t.Errorf("a public room naming a guest: %v", err)
 	}
 }

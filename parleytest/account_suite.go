@@ -49,12 +49,15 @@ func testCreateAccount(t *testing.T, s fullStore) {
 	if got, err := s.AccountByName(ctx, "ROOT"); err != nil || got.ID != root.ID || !got.Admin || got.Name != "root" {
 		t.Errorf("AccountByName(ROOT) = %+v, %v; want the admin account root", got, err)
 	}
-	for id, u := range map[string]parley.User{dana.ID: dana, root.ID: root, guest.ID: guest} {
-		if got, err := s.User(ctx, id); err != nil || got != u {
-			t.Errorf("User(%s) = %+v, %v; want %+v", id, got, err, u)
+	for _, want := range []struct {
+		u    parley.User
+		kind parley.IdentityKind
+	}{{dana, parley.KindAccount}, {root, parley.KindAccount}, {guest, parley.KindGuest}} {
+		if got, kind, err := s.User(ctx, want.u.ID); err != nil || got != want.u || kind != want.kind {
+			t.Errorf("User(%s) = %+v, %q, %v; want %+v, %q", want.u.ID, got, kind, err, want.u, want.kind)
 		}
 	}
-	_, err = s.User(ctx, "u-nobody")
+	_, _, err = s.User(ctx, "u-nobody")
 	wantCode(t, "User(unknown)", err, parley.ENOTFOUND)
 
 	// A guest is not an account, and an account has no guest token.
@@ -104,14 +107,14 @@ func testExternalUsers(t *testing.T, s fullStore) {
 	}
 	mustOK(t, "SaveExternalUser again", s.SaveExternalUser(ctx, gus2)) // saving is idempotent
 	for _, u := range []parley.User{gus1, gus2} {
-		if got, err := s.User(ctx, u.ID); err != nil || got != u {
-			t.Errorf("User(%s) = %+v, %v; want %+v", u.ID, got, err, u)
+		if got, kind, err := s.User(ctx, u.ID); err != nil || got != u || kind != parley.KindExternal {
+			t.Errorf("User(%s) = %+v, %q, %v; want %+v, external", u.ID, got, kind, err, u)
 		}
 	}
 	// Saving again renames.
 	gus1.Name = "Gustav"
 	mustOK(t, "SaveExternalUser(rename)", s.SaveExternalUser(ctx, gus1))
-	if got, err := s.User(ctx, gus1.ID); err != nil || got != gus1 {
+	if got, _, err := s.User(ctx, gus1.ID); err != nil || got != gus1 {
 		t.Errorf("User after rename = %+v, %v; want %+v", got, err, gus1)
 	}
 

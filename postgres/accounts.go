@@ -11,19 +11,20 @@ import (
 )
 
 // User returns any user, guest, account or external, by id, or ENOTFOUND.
-func (s *Store) User(ctx context.Context, id string) (parley.User, error) {
+func (s *Store) User(ctx context.Context, id string) (parley.User, parley.IdentityKind, error) {
 	if s.closed() {
-		return parley.User{}, fmt.Errorf("postgres: user: %w", errClosed)
+		return parley.User{}, "", fmt.Errorf("postgres: user: %w", errClosed)
 	}
 	var u parley.User
-	err := s.pool.QueryRow(ctx, `SELECT id, name FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Name)
+	var kind string
+	err := s.pool.QueryRow(ctx, `SELECT id, name, kind FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Name, &kind)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return parley.User{}, parley.Errorf(parley.ENOTFOUND, "There is no user %s.", id)
+		return parley.User{}, "", parley.Errorf(parley.ENOTFOUND, "There is no user %s.", id)
 	}
 	if err != nil {
-		return parley.User{}, fmt.Errorf("postgres: user: %w", s.fail(err))
+		return parley.User{}, "", fmt.Errorf("postgres: user: %w", s.fail(err))
 	}
-	return u, nil
+	return u, parley.IdentityKind(kind), nil
 }
 
 // SaveExternalUser records an external user, or renames it. Its id must

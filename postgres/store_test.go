@@ -115,7 +115,7 @@ func TestClosed(t *testing.T) {
 		"Membership":     second(s.Membership(ctx, "r", "u")),
 		"SetRole":        s.SetRole(ctx, "r", "u", parley.RoleMember),
 		"RoomsOf":        second(s.RoomsOf(ctx, "u")),
-		"User":           second(s.User(ctx, "u")),
+		"User":           third(s.User(ctx, "u")),
 		"CreateAccount":  second(s.CreateAccount(ctx, "a", "h", false)),
 		"Accounts":       second(s.Accounts(ctx)),
 		"SetPassword":    s.SetPassword(ctx, "u", "h"),
@@ -136,6 +136,8 @@ func TestClosed(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 // TestCloseWhileWriting checks that Close neither hangs nor loses an
 // acknowledged write: every Append that returned nil is in the database.

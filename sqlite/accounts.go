@@ -14,19 +14,20 @@ import (
 var _ parley.AccountStore = (*Store)(nil)
 
 // User returns any user, guest, account or external, by id, or ENOTFOUND.
-func (s *Store) User(ctx context.Context, id string) (parley.User, error) {
+func (s *Store) User(ctx context.Context, id string) (parley.User, parley.IdentityKind, error) {
 	if s.closed() {
-		return parley.User{}, fmt.Errorf("sqlite: user: %w", errClosed)
+		return parley.User{}, "", fmt.Errorf("sqlite: user: %w", errClosed)
 	}
 	var u parley.User
-	err := s.rdb.QueryRowContext(ctx, `SELECT id, name FROM users WHERE id = ?`, id).Scan(&u.ID, &u.Name)
+	var kind parley.IdentityKind
+	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, kind FROM users WHERE id = ?`, id).Scan(&u.ID, &u.Name, &kind)
 	if errors.Is(err, sql.ErrNoRows) {
-		return parley.User{}, parley.Errorf(parley.ENOTFOUND, "There is no user %s.", id)
+		return parley.User{}, "", parley.Errorf(parley.ENOTFOUND, "There is no user %s.", id)
 	}
 	if err != nil {
-		return parley.User{}, fmt.Errorf("sqlite: user: %w", classify(err))
+		return parley.User{}, "", fmt.Errorf("sqlite: user: %w", classify(err))
 	}
-	return u, nil
+	return u, kind, nil
 }
 
 // SaveExternalUser records an external user, or renames it, through the

@@ -55,8 +55,8 @@ func TestMigrate0002KeepsData(t *testing.T) {
 	if u, err := s.UserByTokenHash(ctx, []byte{1}); err != nil || u != (parley.User{ID: "u1", Name: "Alice"}) {
 		t.Errorf("guest after migration = %+v, %v", u, err)
 	}
-	if u, err := s.User(ctx, "u2"); err != nil || u.Name != "bob" {
-		t.Errorf("User(u2) after migration = %+v, %v", u, err)
+	if u, kind, err := s.User(ctx, "u2"); err != nil || u.Name != "bob" || kind != parley.KindGuest {
+		t.Errorf("User(u2) after migration = %+v, %q, %v; want the guest bob", u, kind, err)
 	}
 	// The old guests still hold their names, case-insensitively.
 	if _, err := s.CreateAccount(ctx, "ALICE", "h", false); parley.ErrorCode(err) != parley.ECONFLICT {

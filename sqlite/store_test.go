@@ -113,7 +113,7 @@ func TestClosed(t *testing.T) {
 		"Membership":    second(s.Membership(ctx, "r", "u")),
 		"SetRole":       s.SetRole(ctx, "r", "u", parley.RoleMember),
 		"RoomsOf":       second(s.RoomsOf(ctx, "u")),
-		"User":          second(s.User(ctx, "u")),
+		"User":          third(s.User(ctx, "u")),
 		"CreateAccount": second(s.CreateAccount(ctx, "a", "h", false)),
 		"Accounts":      second(s.Accounts(ctx)),
 		"DeleteSession": s.DeleteSession(ctx, []byte("t")),
@@ -125,6 +125,8 @@ func TestClosed(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 // TestCloseWhileWriting checks that Close neither hangs nor loses an
 // acknowledged write: every Append that returned nil is in the file.
