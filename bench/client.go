@@ -515,6 +515,9 @@ func (d *dialer) explain(ctx context.Context, err error, refusal string) error {
 		return fmt.Errorf("connecting to %s: out of file descriptors: %w", u, err)
 	case ctx.Err() != nil:
 		return fmt.Errorf("connecting to %s: %w", u, ctx.Err())
+	case past(ctx):
+		// The run's deadline passed, though its timer hasn't said so yet.
+		return fmt.Errorf("connecting to %s: %w", u, context.DeadlineExceeded)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT), isTimeout(err):
 		return fmt.Errorf("%s did not complete the WebSocket handshake within %s", u, d.timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
