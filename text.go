@@ -1,6 +1,7 @@
 package parley
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -61,9 +62,20 @@ func ValidateTopic(topic string) error {
 	return nil
 }
 
-// CheckTextChars returns an EBADREQUEST error when text, valid UTF-8, has
-// a control character other than a tab or a line break.
-func CheckTextChars(text string) error {
+// ValidateText checks a message text: not empty (nor only white space), at
+// most maxText Unicode code points, so 1024 Chinese characters pass where
+// 1024 bytes would not, and no control characters but tabs and line breaks.
+// It returns ETOOLARGE when the text is too long, EBADREQUEST otherwise.
+func ValidateText(text string, maxText int) error {
+	if strings.TrimSpace(text) == "" {
+		return Errorf(EBADREQUEST, "The message is empty; write something first.")
+	}
+	if !utf8.ValidString(text) {
+		return Errorf(EBADREQUEST, "The message is not valid UTF-8.")
+	}
+	if n := utf8.RuneCountInString(text); n > maxText {
+		return Errorf(ETOOLARGE, "The message is %d characters long; the limit is %d.", n, maxText)
+	}
 	if r, ok := controlChar(text, true); ok {
 		return Errorf(EBADREQUEST, "The message has a control character (%U); only tabs and line breaks may be in it.", r)
 	}

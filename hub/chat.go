@@ -52,7 +52,7 @@ func (h *Hub) Post(ctx context.Context, p parley.Principal, room, text, nonce st
 	if err := parley.ValidateRoomName(room); err != nil {
 		return parley.Message{}, err
 	}
-	if err := protocol.ValidateText(text, h.limits.MaxText); err != nil {
+	if err := parley.ValidateText(text, h.limits.MaxText); err != nil {
 		return parley.Message{}, err
 	}
 	if err := parley.ValidateNonce(nonce); err != nil {

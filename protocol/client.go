@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/parleychat/parley"
 )
@@ -329,7 +327,7 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 		if w.has&fText == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "A send needs a text.")
 		}
-		if err := ValidateText(w.Text, limits.MaxText); err != nil {
+		if err := parley.ValidateText(w.Text, limits.MaxText); err != nil {
 			return f, err
 		}
 		f.Text = w.Text
@@ -337,7 +335,7 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 		if w.has&fText == 0 {
 			return f, parley.Errorf(parley.EBADREQUEST, "An edit needs the new text.")
 		}
-		if err := ValidateText(w.Text, limits.MaxText); err != nil {
+		if err := parley.ValidateText(w.Text, limits.MaxText); err != nil {
 			return f, err
 		}
 		f.Text = w.Text
@@ -384,22 +382,6 @@ func (w *wireValues) validate(keys []string, limits Limits) (ClientFrame, error)
 		}
 	}
 	return f, nil
-}
-
-// ValidateText checks a message text: not empty (nor only white space), at
-// most maxText Unicode code points, so 1024 Chinese characters pass where
-// 1024 bytes would not, and no control characters but tabs and line breaks.
-func ValidateText(text string, maxText int) error {
-	if strings.TrimSpace(text) == "" {
-		return parley.Errorf(parley.EBADREQUEST, "The message is empty; write something first.")
-	}
-	if !utf8.ValidString(text) {
-		return parley.Errorf(parley.EBADREQUEST, "The message is not valid UTF-8.")
-	}
-	if n := utf8.RuneCountInString(text); n > maxText {
-		return parley.Errorf(parley.ETOOLARGE, "The message is %d characters long; the limit is %d.", n, maxText)
-	}
-	return parley.CheckTextChars(text)
 }
 
 // jsonProblem turns a decoding error into a short phrase for the client.

@@ -238,7 +238,7 @@ func TestValidateText(t *testing.T) {
 		{"a\xffb", parley.EBADREQUEST},
 	}
 	for _, tt := range tests {
-		err := ValidateText(tt.text, 8)
+		err := parley.ValidateText(tt.text, 8)
 		if code := parley.ErrorCode(err); code != tt.code {
 			t.Errorf("ValidateText(%q, 8) = %v, want code %q", tt.text, err, tt.code)
 		}

@@ -23,7 +23,7 @@ func TextError(err error) []byte {
 // DecodeText validates a text-mode frame as a message text.
 func DecodeText(data []byte, limits Limits) (string, error) {
 	text := string(data)
-	if err := ValidateText(text, limits.MaxText); err != nil {
+	if err := parley.ValidateText(text, limits.MaxText); err != nil {
 		return "", err
 	}
 	return text, nil
