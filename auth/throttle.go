@@ -30,12 +30,17 @@ type attempts struct {
 
 // Ticket is one attempt that Attempt counted, for Refund to take back.
 type Ticket struct {
-	keys []string
 	at   time.Time
-	// locks are the lockouts the attempt set (zero where it set none) and
-	// the ones they replaced, by key; lasts the keys' last failures before
-	// it, so that a refunded attempt doesn't keep a key from going quiet.
-	locks, replaced, lasts []time.Time
+	keys []counted
+}
+
+// counted is what an attempt changed of one key, and what it replaced.
+type counted struct {
+	key            string
+	lock, replaced time.Time // the lockout it set (zero if none), and the one before
+	// last is the key's last failure before the attempt, so that a refunded
+	// attempt doesn't keep the key from going quiet.
+	last time.Time
 }
 
 const (
@@ -78,21 +83,22 @@ func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 		return nil, wait
 	}
 	t.bound(now)
-	n := len(keys)
-	tk := &Ticket{keys: keys, at: now, locks: make([]time.Time, n), replaced: make([]time.Time, n), lasts: make([]time.Time, n)}
+	tk := &Ticket{at: now, keys: make([]counted, len(keys))}
 	for i, k := range keys {
 		a := t.keys[k]
 		if a == nil || now.Sub(a.last) > forgetAfter {
 			a = &attempts{}
 			t.keys[k] = a
 		}
+		c := &tk.keys[i]
+		c.key = k
 		a.failures++
-		tk.lasts[i], a.last = a.last, now
+		c.last, a.last = a.last, now
 		if over := a.failures - freeFailures; over >= 0 {
 			lock := time.Second << min(over, 20)
-			tk.replaced[i] = a.until
+			c.replaced = a.until
 			a.until = now.Add(min(lock, maxLockout))
-			tk.locks[i] = a.until
+			c.lock = a.until
 		}
 	}
 	return tk, 0
@@ -106,17 +112,17 @@ func (t *Throttle) Attempt(keys ...string) (*Ticket, time.Duration) {
 func (t *Throttle) Refund(tk *Ticket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for i, k := range tk.keys {
-		a := t.keys[k]
+	for _, c := range tk.keys {
+		a := t.keys[c.key]
 		if a == nil {
 			continue // cleared or swept since
 		}
 		a.failures = max(a.failures-1, 0)
-		if !tk.locks[i].IsZero() && a.until.Equal(tk.locks[i]) {
-			a.until = tk.replaced[i]
+		if !c.lock.IsZero() && a.until.Equal(c.lock) {
+			a.until = c.replaced
 		}
 		if a.last.Equal(tk.at) {
-			a.last = tk.lasts[i]
+			a.last = c.last
 		}
 	}
 }
